@@ -1,0 +1,26 @@
+# makini_fdw — PGXS build
+MODULE_big = makini_fdw
+OBJS = fdw/makini_fdw.o fdw/options.o fdw/http.o fdw/errors.o fdw/page.o \
+       fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o
+
+EXTENSION = makini_fdw
+DATA = fdw/makini_fdw--1.0.sql
+PGFILEDESC = "makini_fdw - foreign data wrapper for the Makini ERP API"
+
+REGRESS = setup options import types scan lines status errors pushdown multi
+REGRESS_OPTS = --inputdir=.
+
+PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lcurl
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: bench demo test
+test:
+	bash sql-tests/run-tests.sh
+demo:
+	bash sql-tests/demo.sh
+bench:
+	bash sql-tests/bench.sh

@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ *
+ * makini_fdw.h
+ *		  Shared declarations of makini_fdw: the interfaces between its files.
+ *
+ * Data flows one way: options.c resolves what the user configured,
+ * pushdown.c/request.c turn a query into Makini requests, http.c sends them,
+ * page.c parses the replies, convert.c turns values into Datums, and
+ * errors.c is the one place where a failure becomes a SQL error.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MAKINI_FDW_H
+#define MAKINI_FDW_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/bitmapset.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
+#include "utils/relcache.h"
+
+#define MAKINI_FDW_VERSION "1.0.0"
+#define MAKINI_DEFAULT_URL "https://api.makini.io"
+#define MAKINI_API_PREFIX "/api/erp/"
+
+/* ------------------------------------------------------------------------
+ * options.c: validation and lookup of server, table, column and mapping
+ * options.
+ * ------------------------------------------------------------------------
+ */
+typedef struct MakiniServerOptions
+{
+	Oid			serverid;
+	char	   *servername;
+	char	   *url;			/* base URL, no trailing slash */
+	bool		allow_insecure;
+	char	   *api_version;	/* sent as X-Api-Version */
+	int			page_size;		/* per_page (a table's option wins) */
+	int			connect_timeout;	/* seconds */
+	int			request_timeout;	/* seconds, one HTTP request */
+	int			max_retries;	/* retries of one request */
+	int			max_retry_wait; /* seconds waited in total for retries */
+	bool		async_capable;
+	bool		skip_unreachable;	/* on_unreachable 'skip' */
+	bool		use_remote_estimate;
+} MakiniServerOptions;
+
+typedef struct MakiniTableOptions
+{
+	Oid			relid;
+	MakiniServerOptions server; /* with the table's overrides applied */
+	char	   *resource;		/* path under /api/erp/, e.g. "purchase-orders" */
+	char	   *expand;			/* array field giving one row per element, or
+								 * NULL */
+} MakiniTableOptions;
+
+extern void makini_get_server_options(ForeignServer *server,
+									  MakiniServerOptions *opts);
+extern MakiniTableOptions *makini_get_table_options(Oid relid);
+extern char *makini_get_column_field(Oid relid, AttrNumber attnum,
+									 const char *attname);
+extern char *makini_camel_case(const char *name);
+extern const char *makini_get_token(UserMapping *um, const char *servername);
+
+/* ------------------------------------------------------------------------
+ * http.c: libcurl transfers — a connection cache per user mapping, one
+ * GET with retries and backoff, interruptible waits, non-blocking progress
+ * for prefetch and async scans.
+ * ------------------------------------------------------------------------
+ */
+typedef struct MakiniStats
+{
+	int64		requests;		/* HTTP requests sent, retries included */
+	int64		retries;
+	int64		pages;			/* successful list/item responses */
+	int64		bytes;			/* body bytes received (decoded) */
+} MakiniStats;
+
+typedef struct MakiniResponse
+{
+	long		status;			/* HTTP status; 0 if no response arrived */
+	char	   *body;			/* NUL-terminated decoded body */
+	size_t		len;
+	char	   *request_id;		/* X-Request-Id, or NULL */
+	char	   *retry_after;	/* Retry-After as sent, or NULL */
+	char	   *content_type;
+	char	   *api_version;	/* X-Api-Version served, or NULL */
+	char	   *sunset;			/* Sunset header, or NULL */
+	bool		deprecated;		/* Deprecation header present */
+	int			curl_code;		/* CURLcode; 0 when a response arrived */
+	char	   *curl_error;		/* curl's error text, or NULL */
+	int			attempts;		/* requests made for this result */
+} MakiniResponse;
+
+/* flags of makini_request_wait */
+#define MAKINI_RAISE		0x00	/* ERROR (via errors.c) on failure */
+#define MAKINI_NO_RAISE		0x01	/* return any final response */
+#define MAKINI_ALLOW_404	0x02	/* return a 404 instead of raising */
+
+typedef struct MakiniConnection MakiniConnection;
+typedef struct MakiniRequest MakiniRequest;
+
+extern MakiniConnection *makini_get_connection(const MakiniServerOptions *opts,
+											   UserMapping *um);
+extern MakiniRequest *makini_request_start(MakiniConnection *conn,
+										   const char *path,
+										   MakiniStats *stats);
+extern bool makini_request_poll(MakiniRequest *req);
+extern MakiniResponse *makini_request_wait(MakiniRequest *req, int flags);
+extern void makini_request_cancel(MakiniRequest *req);
+extern int	makini_request_socket(MakiniRequest *req);
+extern long makini_request_timeout_ms(MakiniRequest *req);
+extern MakiniResponse *makini_http_get(MakiniConnection *conn, const char *path,
+									   MakiniStats *stats, int flags);
+extern const char *makini_connection_server(MakiniConnection *conn);
+extern const char *makini_connection_base_url(MakiniConnection *conn);
+
+/* ------------------------------------------------------------------------
+ * errors.c: the only place a failure becomes a SQL error.
+ * ------------------------------------------------------------------------
+ */
+
+/* what a reply was an answer to, for error messages */
+typedef struct MakiniReplyContext
+{
+	const char *servername;
+	const char *path;			/* path and query, never the token */
+	const char *request_id;		/* X-Request-Id of the reply, or NULL */
+} MakiniReplyContext;
+
+extern bool makini_report_failure(const MakiniResponse *resp,
+								  const MakiniReplyContext *ctx,
+								  bool skip_unreachable);
+extern char *makini_describe_failure(const MakiniResponse *resp);
+extern bool makini_is_retryable(const MakiniResponse *resp);
+extern void makini_check_deprecation(const MakiniResponse *resp,
+									 const MakiniReplyContext *ctx);
+extern void makini_bad_reply(const MakiniReplyContext *ctx,
+							 const char *fmt,...) pg_attribute_printf(2, 3)
+			pg_attribute_noreturn();
+
+/* ------------------------------------------------------------------------
+ * convert.c: the column map (column → field path, type input) and
+ * JSON value → Datum conversion.
+ * ------------------------------------------------------------------------
+ */
+typedef enum MakiniConvKind
+{
+	MAKINI_CONV_TEXT,			/* text, varchar, bpchar, name */
+	MAKINI_CONV_NUMERIC,
+	MAKINI_CONV_TIMESTAMPTZ,
+	MAKINI_CONV_TIMESTAMP,
+	MAKINI_CONV_DATE,
+	MAKINI_CONV_BOOL,
+	MAKINI_CONV_JSONB,
+	MAKINI_CONV_JSON,
+	MAKINI_CONV_OTHER			/* any other type, through its input function */
+} MakiniConvKind;
+
+typedef struct MakiniColumn
+{
+	AttrNumber	attnum;			/* 1-based attribute number */
+	char	   *attname;
+	Oid			typid;
+	int32		typmod;
+	char	   *field;			/* the field option as given */
+	List	   *path;			/* field path as String nodes, "parent."
+								 * removed */
+	bool		parent;			/* path starts at the parent record */
+	bool		star;			/* field '*': unmapped top-level fields */
+	bool		needed;			/* the query uses this column */
+	bool		dropped;
+	MakiniConvKind conv;
+	FmgrInfo	infunc;
+	Oid			ioparam;
+} MakiniColumn;
+
+typedef struct MakiniColumnMap
+{
+	int			ncols;			/* = tuple descriptor's natts */
+	MakiniColumn *cols;			/* indexed by attnum - 1 */
+	char	   *expand;			/* array field, or NULL */
+	void	   *parser;			/* page.c's lookup structure, built lazily */
+} MakiniColumnMap;
+
+/* one JSON value found in a reply */
+typedef enum MakiniValueKind
+{
+	MAKINI_VALUE_NULL = 0,		/* absent or JSON null */
+	MAKINI_VALUE_STRING,		/* de-escaped string */
+	MAKINI_VALUE_NUMBER,		/* number text as sent */
+	MAKINI_VALUE_TRUE,
+	MAKINI_VALUE_FALSE,
+	MAKINI_VALUE_JSON			/* raw JSON text (objects, arrays; any value
+								 * of a json/jsonb column) */
+} MakiniValueKind;
+
+typedef struct MakiniValue
+{
+	char	   *str;
+	int			len;
+	MakiniValueKind kind;
+} MakiniValue;
+
+extern MakiniColumnMap *makini_build_column_map(Relation rel,
+												const MakiniTableOptions *topts,
+												Bitmapset *attrs_used);
+extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
+							   const char *record_key, Datum *values,
+							   bool *nulls, const MakiniReplyContext *ctx);
+
+/* ------------------------------------------------------------------------
+ * page.c: one streaming pass over a reply with PostgreSQL's JSON parser.
+ * ------------------------------------------------------------------------
+ */
+typedef struct MakiniPage
+{
+	int			nrows;
+	int			ncols;
+	MakiniValue *values;		/* nrows * ncols, row-major */
+	char	  **row_keys;		/* record key per row, for error messages */
+	int			nrecords;		/* records in "data" */
+	bool		has_next;		/* links.next is a string */
+	char	   *next_link;
+	int64		total;			/* meta.total, or -1 */
+	int			current_page;	/* meta.current_page, or 0 */
+	int			last_page;		/* meta.last_page, or 0 */
+} MakiniPage;
+
+extern MakiniPage *makini_parse_page(MakiniColumnMap *map, char *body,
+									 size_t len, bool single_record,
+									 const MakiniReplyContext *ctx);
+extern bool makini_json_extract(const char *body, size_t len, int npaths,
+								const char *const *paths, char **values);
+
+/* ------------------------------------------------------------------------
+ * request.c: Makini request paths (filters, sort, paging).
+ * ------------------------------------------------------------------------
+ */
+typedef struct MakiniFilter
+{
+	char	   *field;
+	const char *op;				/* NULL for equality, else "contains",
+								 * "startsWith", "gt", "gteq", "lt", "lteq" */
+	char	   *value;
+} MakiniFilter;
+
+typedef struct MakiniSort
+{
+	char	   *field;
+	bool		descending;
+} MakiniSort;
+
+extern char *makini_build_path(const char *resource, const char *item_key,
+							   List *filters, List *sorts, int per_page,
+							   int page, bool display);
+
+/* ------------------------------------------------------------------------
+ * import.c / status.c
+ * ------------------------------------------------------------------------
+ */
+extern List *makini_import_foreign_schema(ImportForeignSchemaStmt *stmt,
+										  Oid serverOid);
+
+#endif							/* MAKINI_FDW_H */
