@@ -20,6 +20,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "nodes/parsenodes.h"
+#include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 
@@ -181,6 +182,7 @@ typedef struct MakiniColumn
 
 typedef struct MakiniColumnMap
 {
+	char	   *relname;		/* for error messages */
 	int			ncols;			/* = tuple descriptor's natts */
 	MakiniColumn *cols;			/* indexed by attnum - 1 */
 	char	   *expand;			/* array field, or NULL */
@@ -210,8 +212,9 @@ extern MakiniColumnMap *makini_build_column_map(Relation rel,
 												const MakiniTableOptions *topts,
 												Bitmapset *attrs_used);
 extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
-							   const char *record_key, Datum *values,
-							   bool *nulls, const MakiniReplyContext *ctx);
+							   const char *parent_key, const char *record_key,
+							   Datum *values, bool *nulls,
+							   const MakiniReplyContext *ctx);
 
 /* ------------------------------------------------------------------------
  * page.c: one streaming pass over a reply with PostgreSQL's JSON parser.
@@ -223,6 +226,7 @@ typedef struct MakiniPage
 	int			ncols;
 	MakiniValue *values;		/* nrows * ncols, row-major */
 	char	  **row_keys;		/* record key per row, for error messages */
+	char	  **row_parent_keys;	/* expand tables: the parent record's key */
 	int			nrecords;		/* records in "data" */
 	bool		has_next;		/* links.next is a string */
 	char	   *next_link;
@@ -258,6 +262,52 @@ typedef struct MakiniSort
 extern char *makini_build_path(const char *resource, const char *item_key,
 							   List *filters, List *sorts, int per_page,
 							   int page, bool display);
+
+/* ------------------------------------------------------------------------
+ * pushdown.c: which conditions the API can evaluate (planner), and their
+ * values rendered as filters (executor).
+ * ------------------------------------------------------------------------
+ */
+typedef enum MakiniOp
+{
+	MAKINI_OP_EQ,
+	MAKINI_OP_CONTAINS,
+	MAKINI_OP_STARTSWITH,
+	MAKINI_OP_GT,
+	MAKINI_OP_GTEQ,
+	MAKINI_OP_LT,
+	MAKINI_OP_LTEQ
+} MakiniOp;
+
+/* how a condition's value is written into the request */
+typedef enum MakiniValueForm
+{
+	MAKINI_FORM_TEXT,			/* the value's text */
+	MAKINI_FORM_INSTANT			/* timestamptz/timestamp/date as UTC ISO 8601 */
+} MakiniValueForm;
+
+/* one condition the API evaluates: field op value */
+typedef struct MakiniCond
+{
+	char	   *field;			/* top-level field of the (parent) record */
+	MakiniOp	op;
+	MakiniValueForm form;
+	bool		in_list;		/* = ANY(array): one request per element */
+	bool		key_lookup;		/* GET <resource>/<key> instead of a filter */
+	bool		exact;			/* the API's semantics equal the SQL ones */
+	Expr	   *expr;			/* the value (planner side) */
+} MakiniCond;
+
+extern bool makini_pushable_cond(PlannerInfo *root, RelOptInfo *baserel,
+								 const MakiniTableOptions *topts,
+								 Expr *clause, MakiniCond *cond);
+extern char *makini_sortable_field(RelOptInfo *baserel,
+								   const MakiniTableOptions *topts, Expr *expr);
+extern bool makini_has_item_endpoint(const char *resource);
+extern List *makini_conds_to_private(List *conds);
+extern List *makini_conds_from_private(List *private);
+extern const char *makini_op_name(MakiniOp op);
+extern char *makini_render_value(Datum value, Oid type, MakiniValueForm form);
 
 /* ------------------------------------------------------------------------
  * import.c / status.c

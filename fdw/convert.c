@@ -1,0 +1,424 @@
+/*-------------------------------------------------------------------------
+ *
+ * convert.c
+ *		  The column map (column → field path and type input) and the
+ *		  conversion of JSON values from a Makini reply into Datums.
+ *
+ * Rules (SQL-INTERFACE.md): numeric is read exactly from the decimal text
+ * (string or JSON number, never through a double); date-times are ISO 8601
+ * with "Z", an offset, fractional seconds, or date-only meaning 00:00 UTC —
+ * a value without a zone is UTC whatever the session's TimeZone; booleans
+ * come as JSON booleans or "true"/"false"; "" is NULL for non-text types;
+ * json/jsonb take any JSON value; anything else goes through the type's
+ * input function.  A value that does not convert is HV024, naming the
+ * column, the record and the value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "makini_fdw.h"
+
+/* Chooses the conversion for a column type. */
+static MakiniConvKind
+conv_kind(Oid typid)
+{
+	switch (typid)
+	{
+		case TEXTOID:
+			return MAKINI_CONV_TEXT;
+		case NUMERICOID:
+			return MAKINI_CONV_NUMERIC;
+		case TIMESTAMPTZOID:
+			return MAKINI_CONV_TIMESTAMPTZ;
+		case TIMESTAMPOID:
+			return MAKINI_CONV_TIMESTAMP;
+		case DATEOID:
+			return MAKINI_CONV_DATE;
+		case BOOLOID:
+			return MAKINI_CONV_BOOL;
+		case JSONBOID:
+			return MAKINI_CONV_JSONB;
+		case JSONOID:
+			return MAKINI_CONV_JSON;
+		default:
+			return MAKINI_CONV_OTHER;
+	}
+}
+
+/* Splits a field option into the column's path, parent and star flags. */
+static void
+parse_field(MakiniColumn *col, const MakiniTableOptions *topts,
+			const char *relname)
+{
+	char	   *rest = col->field;
+	char	   *seg;
+
+	if (strcmp(rest, "*") == 0)
+	{
+		col->star = true;
+		return;
+	}
+	if (strncmp(rest, "parent.", 7) == 0)
+	{
+		if (topts->expand == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("column \"%s\" of foreign table \"%s\" reaches the parent record, but the table has no expand option",
+							col->attname, relname),
+					 errhint("Set the table option expand, or remove \"parent.\" from the field option.")));
+		col->parent = true;
+		rest += 7;
+	}
+	rest = pstrdup(rest);
+	while ((seg = strsep(&rest, ".")) != NULL)
+		col->path = lappend(col->path, makeString(seg));
+}
+
+/*
+ * Builds the column map of a foreign table for one scan: every column's
+ * field path and conversion; attrs_used (offset by
+ * FirstLowInvalidHeapAttributeNumber, NULL for all) marks what the query
+ * needs, and only those are converted.
+ */
+MakiniColumnMap *
+makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
+						Bitmapset *attrs_used)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	MakiniColumnMap *map = palloc0(sizeof(MakiniColumnMap));
+	bool		wholerow = attrs_used == NULL ||
+		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
+
+	map->relname = pstrdup(RelationGetRelationName(rel));
+	map->ncols = tupdesc->natts;
+	map->cols = palloc0(sizeof(MakiniColumn) * Max(map->ncols, 1));
+	map->expand = topts->expand ? pstrdup(topts->expand) : NULL;
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		MakiniColumn *col = &map->cols[i];
+		Oid			infunc;
+
+		col->attnum = att->attnum;
+		col->dropped = att->attisdropped;
+		if (col->dropped)
+			continue;
+		col->attname = pstrdup(NameStr(att->attname));
+		col->typid = att->atttypid;
+		col->typmod = att->atttypmod;
+		col->field = makini_get_column_field(RelationGetRelid(rel), att->attnum,
+											 col->attname);
+		parse_field(col, topts, map->relname);
+		col->needed = wholerow ||
+			bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber,
+						  attrs_used);
+		col->conv = conv_kind(col->typid);
+		getTypeInputInfo(col->typid, &infunc, &col->ioparam);
+		fmgr_info(infunc, &col->infunc);
+	}
+	return map;
+}
+
+/* Reads exactly n digits at *p into *out; false if they are not digits. */
+static inline bool
+read_digits(const char **p, int n, int *out)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		char		c = (*p)[i];
+
+		if (c < '0' || c > '9')
+			return false;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+/*
+ * Parses the ISO 8601 / RFC 3339 forms Makini sends —
+ * YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|±HH[:MM]] — into a UTC instant.
+ * No zone means UTC.  Returns false for anything else (the caller then
+ * falls back to the type's input function).
+ */
+static bool
+parse_iso_instant(const char *s, int len, TimestampTz *result)
+{
+	const char *p = s;
+	const char *end = s + len;
+	int			y,
+				mo,
+				d,
+				h = 0,
+				mi = 0,
+				sec = 0,
+				off = 0;
+	int64		usec = 0;
+
+	if (len < 10 || !read_digits(&p, 4, &y) || *p++ != '-' ||
+		!read_digits(&p, 2, &mo) || *p++ != '-' || !read_digits(&p, 2, &d))
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > day_tab[isleap(y)][mo - 1])
+		return false;
+	if (p < end && (*p == 'T' || *p == 't' || *p == ' '))
+	{
+		p++;
+		if (end - p < 5 || !read_digits(&p, 2, &h) || *p++ != ':' ||
+			!read_digits(&p, 2, &mi))
+			return false;
+		if (p < end && *p == ':')
+		{
+			p++;
+			if (end - p < 2 || !read_digits(&p, 2, &sec))
+				return false;
+			if (p < end && (*p == '.' || *p == ','))
+			{
+				int			digits = 0;
+
+				/* microseconds: six digits, rounded at the seventh */
+				for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+				{
+					if (digits < 6)
+						usec = usec * 10 + (*p - '0');
+					else if (digits == 6 && *p >= '5')
+						usec++;
+				}
+				if (digits == 0)
+					return false;
+				for (; digits < 6; digits++)
+					usec *= 10;
+			}
+		}
+		if (h > 24 || mi > 59 || sec > 60 ||
+			(h == 24 && (mi > 0 || sec > 0 || usec > 0)))
+			return false;
+		if (p < end && (*p == 'Z' || *p == 'z'))
+			p++;
+		else if (p < end && (*p == '+' || *p == '-'))
+		{
+			int			sign = (*p++ == '-') ? -1 : 1;
+			int			oh,
+						om = 0;
+
+			if (!read_digits(&p, 2, &oh))
+				return false;
+			if (p < end && *p == ':')
+				p++;
+			if (p < end && !read_digits(&p, 2, &om))
+				return false;
+			if (oh > 15 || om > 59)
+				return false;
+			off = sign * (oh * SECS_PER_HOUR + om * SECS_PER_MINUTE);
+		}
+	}
+	if (p != end)
+		return false;
+	if (!IS_VALID_JULIAN(y, mo, d))
+		return false;
+	*result = ((int64) (date2j(y, mo, d) - POSTGRES_EPOCH_JDATE) * SECS_PER_DAY +
+			   h * SECS_PER_HOUR + mi * SECS_PER_MINUTE + sec - off) * USECS_PER_SEC +
+		usec;
+	return IS_VALID_TIMESTAMP(*result);
+}
+
+/* Text of a value as PostgreSQL sees it, converted to the database encoding. */
+static char *
+value_cstring(MakiniValue *v)
+{
+	const char *s;
+	int			len;
+
+	switch (v->kind)
+	{
+		case MAKINI_VALUE_TRUE:
+			return "true";
+		case MAKINI_VALUE_FALSE:
+			return "false";
+		default:
+			s = v->str;
+			len = v->len;
+			break;
+	}
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return v->str;
+	return pg_any_to_server(s, len, PG_UTF8);
+}
+
+/* Runs a column's input function on text. */
+static Datum
+input_value(MakiniColumn *col, char *text)
+{
+	return InputFunctionCall(&col->infunc, text, col->ioparam, col->typmod);
+}
+
+/* A date-time value: the fast ISO path, else the input function. */
+static Datum
+convert_instant(MakiniColumn *col, MakiniValue *v)
+{
+	TimestampTz ts;
+
+	if (v->kind != MAKINI_VALUE_STRING || !parse_iso_instant(v->str, v->len, &ts))
+		return input_value(col, value_cstring(v));
+	switch (col->conv)
+	{
+		case MAKINI_CONV_TIMESTAMPTZ:
+			if (col->typmod >= 0)
+				return DirectFunctionCall2(timestamptz_scale,
+										   TimestampTzGetDatum(ts),
+										   Int32GetDatum(col->typmod));
+			return TimestampTzGetDatum(ts);
+		case MAKINI_CONV_TIMESTAMP:
+			/* the UTC wall-clock time of the instant */
+			if (col->typmod >= 0)
+				return DirectFunctionCall2(timestamp_scale,
+										   TimestampGetDatum(ts),
+										   Int32GetDatum(col->typmod));
+			return TimestampGetDatum(ts);
+		default:
+			/* the UTC date of the instant */
+			return DateADTGetDatum((DateADT) ((ts - (ts < 0 ? USECS_PER_DAY - 1 : 0)) /
+											  USECS_PER_DAY));
+	}
+}
+
+/* Converts one non-null value to its column's type. */
+static Datum
+convert_value(MakiniColumn *col, MakiniValue *v, bool *isnull)
+{
+	*isnull = false;
+	if (col->conv == MAKINI_CONV_TEXT)
+		return PointerGetDatum(cstring_to_text(value_cstring(v)));
+	if ((v->kind == MAKINI_VALUE_STRING && v->len == 0) ||
+		(v->kind == MAKINI_VALUE_JSON && v->len == 2 && v->str[0] == '"'))
+	{
+		*isnull = true;			/* "" is NULL for every non-text type */
+		return (Datum) 0;
+	}
+	switch (col->conv)
+	{
+		case MAKINI_CONV_BOOL:
+			if (v->kind == MAKINI_VALUE_TRUE || v->kind == MAKINI_VALUE_FALSE)
+				return BoolGetDatum(v->kind == MAKINI_VALUE_TRUE);
+			break;
+		case MAKINI_CONV_TIMESTAMPTZ:
+		case MAKINI_CONV_TIMESTAMP:
+		case MAKINI_CONV_DATE:
+			return convert_instant(col, v);
+		case MAKINI_CONV_JSON:
+		case MAKINI_CONV_JSONB:
+			if (v->kind == MAKINI_VALUE_STRING)
+			{
+				StringInfoData buf;
+
+				/* a bare string (not captured raw): make it a JSON string */
+				initStringInfo(&buf);
+				escape_json(&buf, value_cstring(v));
+				return input_value(col, buf.data);
+			}
+			break;
+		default:
+			break;
+	}
+	return input_value(col, value_cstring(v));
+}
+
+/* Printable form of a bad value for an error message, shortened. */
+static char *
+value_for_message(MakiniValue *v)
+{
+	char	   *s = value_cstring(v);
+	int			len = strlen(s);
+
+	if (len <= 80)
+		return s;
+	return psprintf("%s...", pnstrdup(s, pg_mbcliplen(s, len, 77)));
+}
+
+/* Raises HV024 for a value of column col that did not convert. */
+static void
+report_bad_value(MakiniColumnMap *map, MakiniColumn *col, MakiniValue *v,
+				 const char *parent_key, const char *record_key,
+				 ErrorData *edata, const MakiniReplyContext *ctx)
+{
+	const char *key = record_key ? record_key : "(no key)";
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for column \"%s\" of foreign table \"%s\": \"%s\"",
+					col->attname, map->relname, value_for_message(v)),
+			 parent_key ?
+			 errdetail("Record \"%s\" of record \"%s\", field \"%s\": %s. Request: GET %s (server \"%s\", request id %s).",
+					   key, parent_key, col->field, edata->message,
+					   ctx->path, ctx->servername,
+					   ctx->request_id ? ctx->request_id : "unknown") :
+			 errdetail("Record \"%s\", field \"%s\": %s. Request: GET %s (server \"%s\", request id %s).",
+					   key, col->field, edata->message,
+					   ctx->path, ctx->servername,
+					   ctx->request_id ? ctx->request_id : "unknown"),
+			 errhint("Change the column's type (text accepts any value) or correct the record in the source system.")));
+}
+
+/*
+ * Converts one parsed row into values/nulls of the scan tuple.  Columns the
+ * query does not use are left NULL.  A conversion error is re-raised as
+ * HV024 naming the column, the record key and the value.
+ */
+void
+makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
+				   const char *parent_key, const char *record_key,
+				   Datum *values, bool *nulls, const MakiniReplyContext *ctx)
+{
+	volatile int i = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		for (i = 0; i < map->ncols; i++)
+		{
+			MakiniColumn *col = &map->cols[i];
+			MakiniValue *v = &rowvals[i];
+
+			if (!col->needed || v->kind == MAKINI_VALUE_NULL)
+			{
+				values[i] = (Datum) 0;
+				nulls[i] = true;
+				continue;
+			}
+			values[i] = convert_value(col, v, &nulls[i]);
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		/* a cancel or a failure of ours is not a bad value: pass it on */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY ||
+			edata->sqlerrcode == ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE)
+			PG_RE_THROW();
+		FlushErrorState();
+		report_bad_value(map, &map->cols[i], &rowvals[i], parent_key,
+						 record_key, edata, ctx);
+	}
+	PG_END_TRY();
+}

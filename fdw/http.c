@@ -1,0 +1,1088 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		  libcurl transfers of makini_fdw.
+ *
+ * One multi handle per backend drives every transfer; its connection cache
+ * gives keep-alive, DNS caching and TLS reuse across requests and queries.
+ * A connection cache keyed by user mapping keeps what a request needs (the
+ * server's options, the prebuilt header list) and a few idle easy handles.
+ *
+ * A request lives in the memory context that was current when it started:
+ * a reset callback on that context takes its easy handle out of the multi
+ * handle and returns it, so no error path can leak a handle or leave one
+ * half-attached.  Its life:
+ *
+ *	 start ──► RUNNING ──(transfer done)──► retryable and budget left?
+ *				  ▲								│yes			│no
+ *				  └──(deadline)── BACKOFF ◄─────┘				▼
+ *																DONE
+ *
+ * Curl callbacks never raise errors (no longjmp through libcurl): they only
+ * copy bytes into preallocated or non-throwing memory and set flags.  The
+ * token appears only in the Authorization header: it is never logged, and
+ * redirects are never followed, so it goes only to base URL + path.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "makini_fdw.h"
+
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "makini_fdw needs libcurl 7.85.0 or later (CURLOPT_PROTOCOLS_STR)"
+#endif
+
+#define MAKINI_IDLE_HANDLES		4	/* idle easy handles kept per connection */
+#define MAKINI_MAX_CONNECTS		32	/* connections the multi handle keeps */
+#define MAKINI_POLL_MS			100 /* longest wait between interrupt checks */
+#define MAKINI_BACKOFF_BASE_MS	500
+#define MAKINI_BACKOFF_CAP_MS	30000
+#define MAKINI_BODY_INITIAL		16384
+
+/* reference-counted header list: requests in flight outlive a rebuild */
+typedef struct MakiniHeaders
+{
+	struct curl_slist *list;
+	int			refcount;
+} MakiniHeaders;
+
+/* connection cache entry, one per user mapping; never removed */
+struct MakiniConnection
+{
+	Oid			umid;			/* hash key: user mapping oid */
+	bool		invalidated;	/* server or mapping changed */
+	uint32		server_hashvalue;
+	uint32		mapping_hashvalue;
+	uint32		generation;		/* bumped at each rebuild */
+	MemoryContext cxt;			/* holds the copy of opts */
+	MakiniServerOptions opts;
+	MakiniHeaders *headers;		/* NULL until built */
+	CURL	   *idle[MAKINI_IDLE_HANDLES];
+	int			nidle;
+};
+
+typedef enum MakiniRequestState
+{
+	REQ_RUNNING,				/* transfer in the multi handle */
+	REQ_BACKOFF,				/* waiting to retry, handle detached */
+	REQ_DONE,					/* final result in resp, handle returned */
+	REQ_CANCELLED				/* released before a final result */
+} MakiniRequestState;
+
+/* response headers we keep, captured without allocating */
+typedef struct MakiniCaptured
+{
+	char		request_id[128];
+	char		retry_after[64];
+	char		content_type[128];
+	char		api_version[64];
+	char		deprecation[64];
+	char		sunset[64];
+} MakiniCaptured;
+
+struct MakiniRequest
+{
+	MakiniConnection *conn;
+	MemoryContext cxt;			/* request, body and response live here */
+	MemoryContextCallback release_cb;
+	MakiniRequestState state;
+	CURL	   *easy;			/* NULL once returned */
+	bool		attached;		/* easy is in the multi handle */
+	MakiniHeaders *headers;		/* our reference, NULL once dropped */
+	uint32		generation;		/* of conn when the handle was taken */
+
+	char	   *servername;
+	char	   *path;
+	MakiniStats *stats;
+	int			max_retries;
+	long		max_retry_wait_ms;
+	bool		skip_unreachable;
+
+	int			attempts;		/* requests sent */
+	int			retries;		/* retries scheduled */
+	long		waited_ms;		/* backoff scheduled in total */
+	TimestampTz retry_at;		/* REQ_BACKOFF: when to send again */
+
+	bool		transfer_done;	/* set from the multi handle's messages */
+	CURLcode	result;
+	bool		body_failed;	/* the write callback refused data */
+	bool		body_oom;		/* ... because memory ran out */
+
+	char	   *body;			/* growable buffer in cxt */
+	size_t		body_len;
+	size_t		body_cap;
+	MakiniCaptured hdr;
+	char		errbuf[CURL_ERROR_SIZE];
+
+	MakiniResponse *resp;		/* REQ_DONE: the final response */
+};
+
+/* header name → field of MakiniCaptured */
+static const struct
+{
+	const char *name;
+	size_t		offset;
+	size_t		size;
+}			captured_headers[] =
+{
+	{"X-Request-Id", offsetof(MakiniCaptured, request_id), sizeof(((MakiniCaptured *) 0)->request_id)},
+	{"Retry-After", offsetof(MakiniCaptured, retry_after), sizeof(((MakiniCaptured *) 0)->retry_after)},
+	{"Content-Type", offsetof(MakiniCaptured, content_type), sizeof(((MakiniCaptured *) 0)->content_type)},
+	{"X-Api-Version", offsetof(MakiniCaptured, api_version), sizeof(((MakiniCaptured *) 0)->api_version)},
+	{"Deprecation", offsetof(MakiniCaptured, deprecation), sizeof(((MakiniCaptured *) 0)->deprecation)},
+	{"Sunset", offsetof(MakiniCaptured, sunset), sizeof(((MakiniCaptured *) 0)->sunset)},
+};
+
+static CURLM *makini_multi = NULL;
+static CURLSH *makini_share = NULL;
+static int	makini_running = 0; /* transfers running after the last perform */
+static HTAB *ConnectionHash = NULL;
+static MakiniStats dummy_stats;
+
+#define MAKINI_SETOPT(easy, opt, val) \
+	do { \
+		CURLcode	rc_ = curl_easy_setopt((easy), (opt), (val)); \
+		if (rc_ != CURLE_OK) \
+			setopt_failed(#opt, rc_); \
+	} while (0)
+
+
+/*
+ * Raise the error for a curl option libcurl refused (an old or oddly built
+ * libcurl, or out of memory).
+ */
+static void
+setopt_failed(const char *option, CURLcode rc)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("could not set libcurl option %s: %s",
+					option, curl_easy_strerror(rc))));
+}
+
+/*
+ * Create the backend's multi handle and TLS session share on first use.
+ */
+static void
+multi_init(void)
+{
+	if (makini_multi != NULL)
+		return;
+
+	/* reference counted in libcurl: harmless if _PG_init did it too */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not initialize libcurl")));
+
+	if (makini_share == NULL)
+	{
+		makini_share = curl_share_init();
+		if (makini_share != NULL)
+			curl_share_setopt(makini_share, CURLSHOPT_SHARE,
+							  CURL_LOCK_DATA_SSL_SESSION);
+	}
+
+	makini_multi = curl_multi_init();
+	if (makini_multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl multi handle")));
+	curl_multi_setopt(makini_multi, CURLMOPT_MAXCONNECTS,
+					  (long) MAKINI_MAX_CONNECTS);
+}
+
+/*
+ * Run the multi handle without blocking and record every finished transfer
+ * on its request (a message may belong to another request than the one
+ * being polled: prefetches and async scans share the multi handle).
+ */
+static void
+multi_drive(void)
+{
+	CURLMcode	mc;
+	CURLMsg    *msg;
+	int			left;
+
+	mc = curl_multi_perform(makini_multi, &makini_running);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+
+	while ((msg = curl_multi_info_read(makini_multi, &left)) != NULL)
+	{
+		char	   *priv = NULL;
+		MakiniRequest *req;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		req = (MakiniRequest *) priv;
+		if (req != NULL)
+		{
+			req->transfer_done = true;
+			req->result = msg->data.result;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Connection cache
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Drop one reference to a header list, freeing it with the last one.
+ */
+static void
+headers_unref(MakiniHeaders *headers)
+{
+	if (--headers->refcount > 0)
+		return;
+	curl_slist_free_all(headers->list);
+	pfree(headers);
+}
+
+/*
+ * Append one line to a curl header list, raising on out of memory (the
+ * list built so far is freed then).
+ */
+static struct curl_slist *
+slist_add(struct curl_slist *list, const char *line)
+{
+	struct curl_slist *result = curl_slist_append(list, line);
+
+	if (result == NULL)
+	{
+		curl_slist_free_all(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return result;
+}
+
+/*
+ * Build the headers every request of a connection sends.  The token goes
+ * only into the Authorization line; our formatted copy is wiped.
+ */
+static MakiniHeaders *
+headers_build(const MakiniServerOptions *opts, const char *token)
+{
+	struct curl_slist *list = NULL;
+	MakiniHeaders *headers;
+	char	   *line;
+
+	list = slist_add(list, "Accept: application/json");
+	list = slist_add(list, "User-Agent: makini_fdw/" MAKINI_FDW_VERSION);
+	if (opts->api_version != NULL && opts->api_version[0] != '\0')
+	{
+		line = psprintf("X-Api-Version: %s", opts->api_version);
+		list = slist_add(list, line);
+		pfree(line);
+	}
+	line = psprintf("Authorization: Bearer %s", token);
+	list = slist_add(list, line);
+	explicit_bzero(line, strlen(line));
+	pfree(line);
+
+	headers = MemoryContextAllocExtended(TopMemoryContext,
+										 sizeof(MakiniHeaders),
+										 MCXT_ALLOC_NO_OOM);
+	if (headers == NULL)
+	{
+		curl_slist_free_all(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	headers->list = list;
+	headers->refcount = 1;
+	return headers;
+}
+
+/*
+ * Free a connection's idle easy handles (on invalidation and rebuild).
+ */
+static void
+connection_free_idle(MakiniConnection *conn)
+{
+	while (conn->nidle > 0)
+		curl_easy_cleanup(conn->idle[--conn->nidle]);
+}
+
+/*
+ * (Re)build a cache entry from the options and the mapping's token.
+ *
+ * Requests in flight keep their own header reference, and their handles
+ * carry the old generation, so they are freed rather than reused when they
+ * come back.  Until the headers are built the entry counts as unbuilt, so
+ * an error in between (no token, out of memory) means a rebuild next time.
+ * Like postgres_fdw, clear invalidated first: an invalidation arriving
+ * while we read the catalogs must not be lost.
+ */
+static void
+connection_build(MakiniConnection *conn, const MakiniServerOptions *opts,
+				 UserMapping *um)
+{
+	MemoryContext oldcxt;
+	const char *token;
+
+	connection_free_idle(conn);
+	if (conn->headers != NULL)
+	{
+		headers_unref(conn->headers);
+		conn->headers = NULL;
+	}
+	conn->generation++;
+	conn->invalidated = false;
+	conn->server_hashvalue =
+		GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(um->serverid));
+	conn->mapping_hashvalue =
+		GetSysCacheHashValue1(USERMAPPINGOID, ObjectIdGetDatum(um->umid));
+
+	if (conn->cxt == NULL)
+		conn->cxt = AllocSetContextCreate(TopMemoryContext,
+										  "makini_fdw connection",
+										  ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(conn->cxt);
+
+	oldcxt = MemoryContextSwitchTo(conn->cxt);
+	conn->opts = *opts;
+	conn->opts.servername = pstrdup(opts->servername);
+	conn->opts.url = pstrdup(opts->url ? opts->url : MAKINI_DEFAULT_URL);
+	conn->opts.api_version = opts->api_version ? pstrdup(opts->api_version) : NULL;
+	MemoryContextSwitchTo(oldcxt);
+
+	token = makini_get_token(um, conn->opts.servername);
+	if (token == NULL || token[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("user mapping for Makini server \"%s\" has no token",
+						conn->opts.servername),
+				 errhint("Use ALTER USER MAPPING ... OPTIONS (ADD token '...').")));
+
+	conn->headers = headers_build(&conn->opts, token);
+}
+
+/*
+ * Syscache callback: mark the entries of a changed server or user mapping
+ * invalid (as postgres_fdw does) and free their idle handles; handles in use
+ * are freed when their request ends.
+ */
+static void
+makini_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	MakiniConnection *conn;
+
+	hash_seq_init(&scan, ConnectionHash);
+	while ((conn = (MakiniConnection *) hash_seq_search(&scan)) != NULL)
+	{
+		if (hashvalue == 0 ||
+			(cacheid == FOREIGNSERVEROID &&
+			 conn->server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID &&
+			 conn->mapping_hashvalue == hashvalue))
+		{
+			conn->invalidated = true;
+			connection_free_idle(conn);
+		}
+	}
+}
+
+/*
+ * Return the cached connection of a user mapping, building it on first use
+ * and after an invalidation.  The options' connection-level fields are
+ * used (url, api_version, timeouts, retries, on_unreachable).  Strings
+ * returned by the accessors below stay valid until the next rebuild.
+ */
+MakiniConnection *
+makini_get_connection(const MakiniServerOptions *opts, UserMapping *um)
+{
+	MakiniConnection *conn;
+	bool		found;
+
+	if (ConnectionHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		multi_init();
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(MakiniConnection);
+		ConnectionHash = hash_create("makini_fdw connections", 8, &ctl,
+									 HASH_ELEM | HASH_BLOBS);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
+									  makini_inval_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID,
+									  makini_inval_callback, (Datum) 0);
+	}
+
+	conn = hash_search(ConnectionHash, &um->umid, HASH_ENTER, &found);
+	if (!found)
+		memset((char *) conn + sizeof(Oid), 0,
+			   sizeof(MakiniConnection) - sizeof(Oid));
+
+	if (conn->headers == NULL || conn->invalidated)
+		connection_build(conn, opts, um);
+	return conn;
+}
+
+/*
+ * Name of the connection's server, for messages.
+ */
+const char *
+makini_connection_server(MakiniConnection *conn)
+{
+	return conn->opts.servername;
+}
+
+/*
+ * Base URL of the connection's server (no trailing slash).
+ */
+const char *
+makini_connection_base_url(MakiniConnection *conn)
+{
+	return conn->opts.url;
+}
+
+/* ------------------------------------------------------------------------
+ * Curl callbacks: no palloc that can throw, no ereport
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Append received (decoded) body bytes to the request's buffer, growing it
+ * without throwing; refusing the data makes curl fail with
+ * CURLE_WRITE_ERROR, reported as "too large" or "out of memory".
+ */
+static size_t
+write_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	MakiniRequest *req = (MakiniRequest *) userdata;
+	size_t		n = size * nmemb;
+
+	if (req->body_len + n + 1 > req->body_cap)
+	{
+		size_t		newcap = Max(req->body_cap * 2, MAKINI_BODY_INITIAL);
+		char	   *newbuf;
+
+		while (newcap < req->body_len + n + 1)
+			newcap *= 2;
+		newcap = Min(newcap, MaxAllocSize);
+		if (req->body_len + n + 1 > newcap)
+		{
+			req->body_failed = true;
+			return 0;
+		}
+		newbuf = MemoryContextAllocExtended(req->cxt, newcap,
+											MCXT_ALLOC_NO_OOM);
+		if (newbuf == NULL)
+		{
+			req->body_failed = req->body_oom = true;
+			return 0;
+		}
+		if (req->body != NULL)
+		{
+			memcpy(newbuf, req->body, req->body_len);
+			pfree(req->body);
+		}
+		req->body = newbuf;
+		req->body_cap = newcap;
+	}
+	memcpy(req->body + req->body_len, data, n);
+	req->body_len += n;
+	req->body[req->body_len] = '\0';
+	return n;
+}
+
+/*
+ * Keep the response headers we need (names compared case-insensitively).
+ * A status line starts a new response: forget what an earlier one sent.
+ */
+static size_t
+capture_header(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	MakiniRequest *req = (MakiniRequest *) userdata;
+	size_t		n = size * nitems;
+	int			i;
+
+	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
+	{
+		memset(&req->hdr, 0, sizeof(req->hdr));
+		return n;
+	}
+
+	for (i = 0; i < lengthof(captured_headers); i++)
+	{
+		size_t		namelen = strlen(captured_headers[i].name);
+		const char *value;
+		const char *end;
+		char	   *dest;
+		size_t		len;
+
+		if (n <= namelen || buffer[namelen] != ':' ||
+			pg_strncasecmp(buffer, captured_headers[i].name, namelen) != 0)
+			continue;
+
+		value = buffer + namelen + 1;
+		end = buffer + n;
+		while (value < end && (*value == ' ' || *value == '\t'))
+			value++;
+		while (end > value && (end[-1] == '\r' || end[-1] == '\n' ||
+							   end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		len = Min((size_t) (end - value), captured_headers[i].size - 1);
+		dest = (char *) &req->hdr + captured_headers[i].offset;
+		memcpy(dest, value, len);
+		dest[len] = '\0';
+		break;
+	}
+	return n;
+}
+
+/*
+ * Progress callback: abort the transfer when an interrupt (cancel,
+ * statement_timeout, terminate) is pending and may be processed now; the
+ * caller then runs CHECK_FOR_INTERRUPTS(), which raises it.
+ */
+static int
+check_interrupts(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+				 curl_off_t ultotal, curl_off_t ulnow)
+{
+	return INTERRUPTS_PENDING_CONDITION() && INTERRUPTS_CAN_BE_PROCESSED();
+}
+
+/* ------------------------------------------------------------------------
+ * Requests
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Take an easy handle: an idle one of the connection, or a new one.
+ */
+static CURL *
+handle_acquire(MakiniConnection *conn)
+{
+	CURL	   *easy;
+
+	if (conn->nidle > 0)
+		return conn->idle[--conn->nidle];
+
+	easy = curl_easy_init();
+	if (easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+	return easy;
+}
+
+/*
+ * Give back a request's handle and header reference, detaching the handle
+ * from the multi handle first.  The handle is reset, so an idle handle
+ * holds no pointer into freed memory, and kept only if its connection was
+ * not rebuilt or invalidated meanwhile.  Idempotent, and never raises: it
+ * runs from the memory context reset callback during error cleanup.
+ */
+static void
+request_release(MakiniRequest *req)
+{
+	MakiniConnection *conn = req->conn;
+
+	if (req->attached)
+	{
+		curl_multi_remove_handle(makini_multi, req->easy);
+		req->attached = false;
+	}
+	if (req->easy != NULL)
+	{
+		curl_easy_reset(req->easy);
+		if (!conn->invalidated && req->generation == conn->generation &&
+			conn->nidle < MAKINI_IDLE_HANDLES)
+			conn->idle[conn->nidle++] = req->easy;
+		else
+			curl_easy_cleanup(req->easy);
+		req->easy = NULL;
+	}
+	if (req->headers != NULL)
+	{
+		headers_unref(req->headers);
+		req->headers = NULL;
+	}
+}
+
+/*
+ * Memory context reset callback: the context holding the request is going
+ * away (end of scan, or error cleanup).
+ */
+static void
+request_release_callback(void *arg)
+{
+	MakiniRequest *req = (MakiniRequest *) arg;
+
+	request_release(req);
+	if (req->state != REQ_DONE)
+		req->state = REQ_CANCELLED;
+}
+
+/*
+ * Set every option of a request on its (reset) easy handle.
+ */
+static void
+request_setup(MakiniRequest *req, const char *url)
+{
+	CURL	   *easy = req->easy;
+	const MakiniServerOptions *opts = &req->conn->opts;
+
+	MAKINI_SETOPT(easy, CURLOPT_URL, url);
+	MAKINI_SETOPT(easy, CURLOPT_HTTPGET, 1L);
+	MAKINI_SETOPT(easy, CURLOPT_HTTPHEADER, req->headers->list);
+	MAKINI_SETOPT(easy, CURLOPT_ACCEPT_ENCODING, "gzip");
+	MAKINI_SETOPT(easy, CURLOPT_CONNECTTIMEOUT, (long) opts->connect_timeout);
+	MAKINI_SETOPT(easy, CURLOPT_TIMEOUT, (long) opts->request_timeout);
+	MAKINI_SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
+	MAKINI_SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	MAKINI_SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	MAKINI_SETOPT(easy, CURLOPT_WRITEFUNCTION, write_body);
+	MAKINI_SETOPT(easy, CURLOPT_WRITEDATA, req);
+	MAKINI_SETOPT(easy, CURLOPT_HEADERFUNCTION, capture_header);
+	MAKINI_SETOPT(easy, CURLOPT_HEADERDATA, req);
+	MAKINI_SETOPT(easy, CURLOPT_XFERINFOFUNCTION, check_interrupts);
+	MAKINI_SETOPT(easy, CURLOPT_NOPROGRESS, 0L);
+	MAKINI_SETOPT(easy, CURLOPT_ERRORBUFFER, req->errbuf);
+	MAKINI_SETOPT(easy, CURLOPT_PRIVATE, (char *) req);
+	if (makini_share != NULL)
+		MAKINI_SETOPT(easy, CURLOPT_SHARE, makini_share);
+}
+
+/*
+ * Send (or send again) the request: forget the previous attempt's reply,
+ * attach the handle and run the multi handle once, so the request is on
+ * the wire before the caller goes on.
+ */
+static void
+request_send(MakiniRequest *req)
+{
+	CURLMcode	mc;
+
+	req->body_len = 0;
+	if (req->body != NULL)
+		req->body[0] = '\0';
+	req->body_failed = req->body_oom = false;
+	memset(&req->hdr, 0, sizeof(req->hdr));
+	req->errbuf[0] = '\0';
+	req->transfer_done = false;
+	req->result = CURLE_OK;
+
+	elog(DEBUG1, "makini_fdw: GET %s", req->path);
+
+	mc = curl_multi_add_handle(makini_multi, req->easy);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+	req->attached = true;
+	req->state = REQ_RUNNING;
+	req->attempts++;
+	req->stats->requests++;
+
+	multi_drive();
+}
+
+/*
+ * Start a GET of base URL + path (path and query, starting with '/').
+ * The request, its body and its response live in CurrentMemoryContext;
+ * resetting or deleting that context ends the transfer and returns the
+ * handle.
+ */
+MakiniRequest *
+makini_request_start(MakiniConnection *conn, const char *path,
+					 MakiniStats *stats)
+{
+	MakiniRequest *req;
+	char	   *url;
+
+	if (path == NULL || path[0] != '/')
+		elog(ERROR, "makini_fdw: request path must start with \"/\"");
+	if (conn->headers == NULL)
+		elog(ERROR, "makini_fdw: connection to server \"%s\" is not built",
+			 conn->opts.servername);
+
+	req = palloc0(sizeof(MakiniRequest));
+	req->conn = conn;
+	req->cxt = CurrentMemoryContext;
+	req->state = REQ_CANCELLED;
+	req->servername = pstrdup(conn->opts.servername);
+	req->path = pstrdup(path);
+	req->stats = stats ? stats : &dummy_stats;
+	req->max_retries = Max(conn->opts.max_retries, 0);
+	req->max_retry_wait_ms = Max(conn->opts.max_retry_wait, 0) * 1000L;
+	req->skip_unreachable = conn->opts.skip_unreachable;
+	url = psprintf("%s%s", conn->opts.url, path);
+
+	/* from here on, whatever happens, the context's reset releases */
+	req->release_cb.func = request_release_callback;
+	req->release_cb.arg = req;
+	MemoryContextRegisterResetCallback(req->cxt, &req->release_cb);
+
+	req->easy = handle_acquire(conn);
+	req->generation = conn->generation;
+	req->headers = conn->headers;
+	req->headers->refcount++;
+
+	request_setup(req, url);	/* curl copies the URL */
+	pfree(url);
+
+	request_send(req);
+	return req;
+}
+
+/*
+ * Parse Retry-After (delay in seconds, or an HTTP-date) into milliseconds
+ * from now; -1 if absent or unparsable.
+ */
+static long
+retry_after_ms(const char *value)
+{
+	time_t		when;
+
+	if (value == NULL || value[0] == '\0')
+		return -1;
+	if (strspn(value, "0123456789") == strlen(value))
+	{
+		if (strlen(value) > 6)	/* over 11 days: effectively never */
+			return LONG_MAX / 2;
+		return atol(value) * 1000L;
+	}
+	when = curl_getdate(value, NULL);
+	if (when == -1)
+		return -1;
+	return Max((long) (when - time(NULL)), 0L) * 1000L;
+}
+
+/*
+ * How long to wait before the next retry: exponential backoff with full
+ * jitter, at least what Retry-After asks; -1 when retries are exhausted or
+ * the wait would exceed max_retry_wait.
+ */
+static long
+backoff_ms(MakiniRequest *req, const MakiniResponse *resp)
+{
+	long		ceiling;
+	long		delay;
+
+	if (req->retries >= req->max_retries)
+		return -1;
+	ceiling = MAKINI_BACKOFF_BASE_MS << Min(req->retries, 16);
+	ceiling = Min(ceiling, MAKINI_BACKOFF_CAP_MS);
+	delay = (long) (pg_prng_double(&pg_global_prng_state) * ceiling);
+	delay = Max(delay, retry_after_ms(resp->retry_after));
+	if (req->waited_ms + delay > req->max_retry_wait_ms)
+		return -1;
+	return delay;
+}
+
+/*
+ * Turn the attempt that just finished into a MakiniResponse in the
+ * request's context.  A transfer failure has status 0 even if a status
+ * line arrived (a partial reply is no reply).  The body buffer is shared
+ * with the request until the response becomes final.
+ */
+static MakiniResponse *
+request_make_response(MakiniRequest *req)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(req->cxt);
+	MakiniResponse *resp = palloc0(sizeof(MakiniResponse));
+	MakiniCaptured *hdr = &req->hdr;
+
+	resp->curl_code = req->result;
+	if (req->result == CURLE_OK)
+		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+	else if (req->body_failed)
+	{
+		resp->curl_code = req->body_oom ? CURLE_OUT_OF_MEMORY : CURLE_WRITE_ERROR;
+		resp->curl_error = pstrdup(req->body_oom ?
+								   "out of memory for the reply body" :
+								   "reply body exceeds 1 GB");
+	}
+	else
+	{
+		long		sent = 0;
+
+		/* a timeout before the request could be sent is a connect failure */
+		curl_easy_getinfo(req->easy, CURLINFO_REQUEST_SIZE, &sent);
+		if (req->result == CURLE_OPERATION_TIMEDOUT && sent == 0)
+			resp->curl_code = CURLE_COULDNT_CONNECT;
+		resp->curl_error = pstrdup(req->errbuf[0] ? req->errbuf :
+								   curl_easy_strerror(req->result));
+	}
+
+	if (req->body == NULL)
+	{
+		req->body = palloc0(1);
+		req->body_cap = 1;
+	}
+	resp->body = req->body;
+	resp->len = req->body_len;
+	resp->request_id = hdr->request_id[0] ? pstrdup(hdr->request_id) : NULL;
+	resp->retry_after = hdr->retry_after[0] ? pstrdup(hdr->retry_after) : NULL;
+	resp->content_type = hdr->content_type[0] ? pstrdup(hdr->content_type) : NULL;
+	resp->api_version = hdr->api_version[0] ? pstrdup(hdr->api_version) : NULL;
+	resp->sunset = hdr->sunset[0] ? pstrdup(hdr->sunset) : NULL;
+	resp->deprecated = hdr->deprecation[0] != '\0' &&
+		pg_strcasecmp(hdr->deprecation, "false") != 0;
+	resp->attempts = req->attempts;
+
+	MemoryContextSwitchTo(oldcxt);
+	return resp;
+}
+
+/*
+ * What the message's context is: the server, the path, the request id.
+ */
+static MakiniReplyContext
+request_context(MakiniRequest *req)
+{
+	MakiniReplyContext ctx;
+
+	ctx.servername = req->servername;
+	ctx.path = req->path;
+	ctx.request_id = req->resp ? req->resp->request_id : NULL;
+	return ctx;
+}
+
+/*
+ * Record the final response: the body now belongs to it, the handle goes
+ * back, and a success counts in the stats and is checked for deprecation.
+ */
+static void
+request_finish(MakiniRequest *req, MakiniResponse *resp)
+{
+	MakiniReplyContext ctx;
+
+	req->resp = resp;
+	req->body = NULL;
+	req->body_len = req->body_cap = 0;
+	req->state = REQ_DONE;
+	request_release(req);
+
+	if (resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300)
+	{
+		req->stats->pages++;
+		req->stats->bytes += resp->len;
+		ctx = request_context(req);
+		makini_check_deprecation(resp, &ctx);
+	}
+}
+
+/*
+ * A transfer finished: decide between sending again now (it was aborted
+ * for an interrupt that did not raise), backing off before a retry, and a
+ * final result.  Cancel wins over any remote error: an aborted transfer
+ * runs CHECK_FOR_INTERRUPTS() first.
+ */
+static void
+request_attempt_done(MakiniRequest *req)
+{
+	MakiniResponse *resp;
+	long		delay;
+
+	curl_multi_remove_handle(makini_multi, req->easy);
+	req->attached = false;
+
+	if (req->result == CURLE_ABORTED_BY_CALLBACK)
+	{
+		CHECK_FOR_INTERRUPTS();
+		request_send(req);
+		return;
+	}
+
+	resp = request_make_response(req);
+	if (makini_is_retryable(resp) && (delay = backoff_ms(req, resp)) >= 0)
+	{
+		req->retries++;
+		req->waited_ms += delay;
+		req->stats->retries++;
+		req->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													delay);
+		req->state = REQ_BACKOFF;
+		elog(DEBUG1, "makini_fdw: retrying GET %s after %s (attempt %d of %d, waiting %ld ms)",
+			 req->path,
+			 resp->status != 0 ? psprintf("HTTP %ld", resp->status) : resp->curl_error,
+			 req->retries + 1, req->max_retries + 1, delay);
+		return;
+	}
+	request_finish(req, resp);
+}
+
+/*
+ * Make progress without blocking; true once a final result is ready (then
+ * makini_request_wait returns at once).  Cheap: one curl_multi_perform.
+ */
+bool
+makini_request_poll(MakiniRequest *req)
+{
+	switch (req->state)
+	{
+		case REQ_RUNNING:
+			if (!req->transfer_done)
+				multi_drive();
+			if (req->transfer_done)
+				request_attempt_done(req);
+			break;
+		case REQ_BACKOFF:
+			if (GetCurrentTimestamp() >= req->retry_at)
+				request_send(req);
+			break;
+		case REQ_DONE:
+		case REQ_CANCELLED:
+			break;
+	}
+	return req->state == REQ_DONE || req->state == REQ_CANCELLED;
+}
+
+/*
+ * Block for at most MAKINI_POLL_MS: on the sockets while transfers run,
+ * on the latch (woken by signals) during a backoff with nothing to drive.
+ */
+static void
+request_sleep(MakiniRequest *req)
+{
+	long		timeout = makini_request_timeout_ms(req);
+
+	if (timeout < 0 || timeout > MAKINI_POLL_MS)
+		timeout = MAKINI_POLL_MS;
+
+	if (req->state == REQ_BACKOFF && makini_running == 0)
+	{
+		int			rc = WaitLatch(MyLatch,
+								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   timeout, PG_WAIT_EXTENSION);
+
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+	}
+	else
+		curl_multi_poll(makini_multi, NULL, 0, (int) timeout, NULL);
+}
+
+/*
+ * Wait for the final result, interruptibly (cancel, statement_timeout and
+ * termination act within MAKINI_POLL_MS, in transfers and in backoffs).
+ * Success: the response.  Failure: returned with MAKINI_NO_RAISE (or
+ * MAKINI_ALLOW_404 for a 404), else reported by errors.c, which raises or,
+ * for an unreachable server with on_unreachable 'skip', warns: then NULL.
+ */
+MakiniResponse *
+makini_request_wait(MakiniRequest *req, int flags)
+{
+	MakiniResponse *resp;
+	MakiniReplyContext ctx;
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (makini_request_poll(req))
+			break;
+		request_sleep(req);
+	}
+	if (req->state != REQ_DONE)
+		elog(ERROR, "makini_fdw: request GET %s was cancelled", req->path);
+
+	resp = req->resp;
+	if (resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300)
+		return resp;
+	if (flags & MAKINI_NO_RAISE)
+		return resp;
+	if ((flags & MAKINI_ALLOW_404) && resp->curl_code == CURLE_OK &&
+		resp->status == 404)
+		return resp;
+
+	ctx = request_context(req);
+	if (makini_report_failure(resp, &ctx, req->skip_unreachable))
+		return NULL;
+	elog(ERROR, "makini_fdw: failure of GET %s was not reported", req->path);
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Abandon a request now (its transfer, if any, stops); idempotent with the
+ * context reset callback.
+ */
+void
+makini_request_cancel(MakiniRequest *req)
+{
+	request_release(req);
+	if (req->state != REQ_DONE)
+		req->state = REQ_CANCELLED;
+}
+
+/*
+ * The socket the transfer is using, or -1 (none yet, or not running): for
+ * async scans waiting on several requests.
+ */
+int
+makini_request_socket(MakiniRequest *req)
+{
+	curl_socket_t sock = CURL_SOCKET_BAD;
+
+	if (req->state != REQ_RUNNING || !req->attached ||
+		curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
+		sock == CURL_SOCKET_BAD)
+		return -1;
+	return (int) sock;
+}
+
+/*
+ * Milliseconds until the request needs makini_request_poll again without
+ * socket activity: curl's own timer while running (-1: none), the backoff
+ * deadline while backing off, 0 when done.
+ */
+long
+makini_request_timeout_ms(MakiniRequest *req)
+{
+	long		ms = -1;
+
+	switch (req->state)
+	{
+		case REQ_RUNNING:
+			if (req->transfer_done ||
+				curl_multi_timeout(makini_multi, &ms) != CURLM_OK)
+				ms = 0;
+			break;
+		case REQ_BACKOFF:
+			ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+												 req->retry_at);
+			break;
+		case REQ_DONE:
+		case REQ_CANCELLED:
+			ms = 0;
+			break;
+	}
+	return ms;
+}
+
+/*
+ * One GET: start it and wait for its final result.
+ */
+MakiniResponse *
+makini_http_get(MakiniConnection *conn, const char *path, MakiniStats *stats,
+				int flags)
+{
+	return makini_request_wait(makini_request_start(conn, path, stats), flags);
+}

@@ -1,0 +1,1105 @@
+/*-------------------------------------------------------------------------
+ *
+ * makini_fdw.c
+ *		  Planner and executor callbacks of makini_fdw: paths and costs,
+ *		  the scan's page loop with prefetch, EXPLAIN.
+ *
+ * A scan is a list of "variants" (one per value of a pushed IN list or
+ * key list, else one), each a sequence of pages.  While the rows of one
+ * page are returned, the next request (the next page, or the first page
+ * of the next variant) is already on the wire.  Two memory contexts hold
+ * the current page and the request in flight; a third, reset per tuple,
+ * holds converted values.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "makini_fdw.h"
+
+PG_MODULE_MAGIC;
+
+/* cost of one HTTP request (a round trip to an API in front of an ERP) */
+#define MAKINI_REQUEST_COST		100.0
+/* cost of transferring and parsing one record */
+#define MAKINI_RECORD_COST		0.1
+/* rows of a never-analyzed table without remote estimates */
+#define MAKINI_DEFAULT_RECORDS	1000.0
+/* rows per record of an expand table, unless measured */
+#define MAKINI_DEFAULT_EXPANSION 5.0
+/* empty pages in a row (with a next link) before we call it a loop */
+#define MAKINI_MAX_EMPTY_PAGES	100
+/* rows returned between two non-blocking polls of the request in flight */
+#define MAKINI_POLL_EVERY		256
+
+/* planner state of a foreign table */
+typedef struct MakiniRelInfo
+{
+	MakiniTableOptions *topts;
+	List	   *conds;			/* MakiniCond of pushable restrictions */
+	Bitmapset  *attrs_used;
+	double		records;		/* records the pushed filters let through */
+	double		expansion;		/* rows per record */
+	int			per_page;
+} MakiniRelInfo;
+
+/* fdw_private of a ForeignScan; fdw_exprs holds the conditions' values */
+enum FdwScanPrivateIndex
+{
+	FdwScanPrivateConds,		/* serialized MakiniCond list */
+	FdwScanPrivateSorts,		/* list of (field, descending) */
+	FdwScanPrivateAttrs,		/* attnums the query uses (0 = whole row) */
+	FdwScanPrivatePerPage,
+	FdwScanPrivateLimit			/* rows the query needs at most, or -1 */
+};
+
+/* one request sequence of a scan: filters, or one key */
+typedef struct MakiniVariant
+{
+	List	   *filters;		/* MakiniFilter */
+	char	   *item_key;		/* item request, or NULL */
+} MakiniVariant;
+
+/* executor state of a foreign scan */
+typedef struct MakiniScanState
+{
+	MakiniTableOptions *topts;
+	MakiniConnection *conn;
+	MakiniColumnMap *map;
+	List	   *conds;			/* MakiniCond */
+	List	   *cond_exprs;		/* ExprState per condition */
+	List	   *sorts;			/* MakiniSort */
+	int			per_page;
+	int64		limit;
+
+	MemoryContext scan_cxt;		/* variants, lasting the scan */
+	MemoryContext page_cxt;		/* the page whose rows are returned */
+	MemoryContext next_cxt;		/* the request in flight */
+	MemoryContext tuple_cxt;	/* converted values of one row */
+
+	bool		started;
+	bool		finished;
+	List	   *variants;		/* MakiniVariant */
+	int			cur_variant;	/* variant of the current page */
+	int			cur_pageno;
+	MakiniPage *page;
+	MakiniReplyContext page_ctx;
+	int			row;
+	int			empty_pages;
+
+	MakiniRequest *next_req;	/* in flight, or NULL */
+	int			next_variant;
+	int			next_pageno;
+	char	   *next_path;
+
+	int64		rows_returned;
+	MakiniStats stats;
+} MakiniScanState;
+
+PG_FUNCTION_INFO_V1(makini_fdw_handler);
+
+/* ------------------------------------------------------------------------
+ * Planner
+ * ------------------------------------------------------------------------
+ */
+
+/* A palloc'd copy of a condition. */
+static MakiniCond *
+copy_cond(const MakiniCond *c)
+{
+	MakiniCond *copy = palloc(sizeof(MakiniCond));
+
+	memcpy(copy, c, sizeof(MakiniCond));
+	return copy;
+}
+
+/* Records the pushable restrictions of the table. */
+static void
+collect_conds(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
+{
+	ListCell   *lc;
+	bool		have_in_list = false;
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MakiniCond	cond;
+
+		if (!makini_pushable_cond(root, baserel, info->topts, ri->clause, &cond))
+			continue;
+		/* one list of requests per scan: a second IN list stays local */
+		if (cond.in_list && have_in_list)
+			continue;
+		have_in_list |= cond.in_list;
+		info->conds = lappend(info->conds, copy_cond(&cond));
+	}
+}
+
+/*
+ * The conditions a scan sends: a key lookup replaces every filter (the item
+ * endpoint takes none); otherwise one filter per field and operator (the
+ * API keeps only the last of a repeated key).
+ */
+static List *
+effective_conds(List *conds)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, conds)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc);
+
+		if (c->key_lookup)
+			return list_make1(c);
+	}
+	foreach(lc, conds)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc);
+		ListCell   *lc2;
+		bool		dup = false;
+
+		foreach(lc2, result)
+		{
+			MakiniCond *o = (MakiniCond *) lfirst(lc2);
+
+			dup |= (strcmp(o->field, c->field) == 0 &&
+					(o->op == c->op || o->op == MAKINI_OP_EQ || c->op == MAKINI_OP_EQ));
+		}
+		if (!dup)
+			result = lappend(result, c);
+	}
+	return result;
+}
+
+/* Number of values in a constant IN list, or a guess. */
+static double
+in_list_length(MakiniCond *c)
+{
+	if (IsA(c->expr, Const) && !((Const *) c->expr)->constisnull)
+		return ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) c->expr)->constvalue)),
+							  ARR_DIMS(DatumGetArrayTypeP(((Const *) c->expr)->constvalue)));
+	if (IsA(c->expr, ArrayExpr))
+		return list_length(((ArrayExpr *) c->expr)->elements);
+	return 10;
+}
+
+/* How many request sequences the conditions make. */
+static double
+variant_count(List *conds)
+{
+	ListCell   *lc;
+
+	foreach(lc, conds)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc);
+
+		if (c->in_list)
+			return Max(in_list_length(c), 1);
+	}
+	return 1;
+}
+
+/* Filters of the conditions whose value is a constant (for estimates). */
+static List *
+constant_filters(List *conds)
+{
+	List	   *filters = NIL;
+	ListCell   *lc;
+
+	foreach(lc, conds)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc);
+		MakiniFilter *f;
+		Const	   *k;
+		char	   *value;
+
+		if (c->in_list || c->key_lookup || !IsA(c->expr, Const))
+			continue;
+		k = (Const *) c->expr;
+		if (k->constisnull ||
+			(value = makini_render_value(k->constvalue, k->consttype, c->form)) == NULL)
+			continue;
+		f = palloc0(sizeof(MakiniFilter));
+		f->field = c->field;
+		f->op = makini_op_name(c->op);
+		f->value = value;
+		filters = lappend(filters, f);
+	}
+	return filters;
+}
+
+/*
+ * use_remote_estimate: ask the API how many records the constant filters
+ * match (meta.total) and, for an expand table, how many rows a record
+ * gives, from a small first page.
+ */
+static void
+remote_estimate(MakiniRelInfo *info, Oid userid)
+{
+	MakiniTableOptions *topts = info->topts;
+	ForeignServer *server = GetForeignServer(GetForeignTable(topts->relid)->serverid);
+	UserMapping *um = GetUserMapping(userid, server->serverid);
+	MakiniConnection *conn = makini_get_connection(&topts->server, um);
+	MakiniStats stats = {0};
+	char	   *path;
+	MakiniResponse *resp;
+	MakiniReplyContext ctx;
+	MakiniPage *page;
+	Relation	rel;
+	MakiniColumnMap *map;
+
+	path = makini_build_path(topts->resource, NULL, constant_filters(info->conds),
+							 NIL, topts->expand ? 20 : 1, 1, false);
+	resp = makini_http_get(conn, path, &stats, MAKINI_RAISE);
+	if (resp == NULL)
+		return;					/* unreachable and skipped */
+	ctx.servername = topts->server.servername;
+	ctx.path = path;
+	ctx.request_id = resp->request_id;
+	rel = table_open(topts->relid, NoLock);
+	map = makini_build_column_map(rel, topts, bms_make_singleton(-1));
+	table_close(rel, NoLock);
+	page = makini_parse_page(map, resp->body, resp->len, false, &ctx);
+	if (page->total >= 0)
+		info->records = page->total;
+	if (topts->expand && page->nrecords > 0)
+		info->expansion = (double) page->nrows / page->nrecords;
+}
+
+/* GetForeignRelSize: conditions, columns used, row estimate. */
+static void
+makiniGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	MakiniRelInfo *info = palloc0(sizeof(MakiniRelInfo));
+	List	   *pushed_clauses = NIL;
+	ListCell   *lc;
+	Selectivity remote_sel;
+	Selectivity all_sel;
+	Oid			userid;
+
+	baserel->fdw_private = info;
+	info->topts = makini_get_table_options(foreigntableid);
+	info->per_page = info->topts->server.page_size;
+	info->expansion = info->topts->expand ? MAKINI_DEFAULT_EXPANSION : 1.0;
+	collect_conds(root, baserel, info);
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &info->attrs_used);
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MakiniCond	c;
+
+		pull_varattnos((Node *) ri->clause, baserel->relid, &info->attrs_used);
+		if (makini_pushable_cond(root, baserel, info->topts, ri->clause, &c))
+			pushed_clauses = lappend(pushed_clauses, ri);
+	}
+
+	/* records before filtering: analyzed size, else a default */
+	info->records = baserel->tuples > 0 ? baserel->tuples / info->expansion :
+		MAKINI_DEFAULT_RECORDS;
+	remote_sel = clauselist_selectivity(root, pushed_clauses, baserel->relid,
+										JOIN_INNER, NULL);
+	all_sel = clauselist_selectivity(root, baserel->baserestrictinfo,
+									 baserel->relid, JOIN_INNER, NULL);
+	info->records *= remote_sel;
+
+	userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
+	if (info->topts->server.use_remote_estimate)
+		remote_estimate(info, userid);
+
+	baserel->rows = clamp_row_est(info->records * info->expansion *
+								  (remote_sel > 0 ? all_sel / remote_sel : all_sel));
+}
+
+/* Cost of fetching `records` records in `variants` request sequences. */
+static void
+scan_cost(MakiniRelInfo *info, double records, double variants, double rows,
+		  Cost *startup, Cost *total)
+{
+	double		requests = Max(variants, ceil(records / info->per_page));
+
+	*startup = MAKINI_REQUEST_COST;
+	*total = requests * MAKINI_REQUEST_COST + records * MAKINI_RECORD_COST +
+		rows * cpu_tuple_cost;
+}
+
+/* The expression of an equivalence class that belongs to rel alone, if any. */
+static Expr *
+em_expr_for_rel(EquivalenceClass *ec, RelOptInfo *rel)
+{
+	ListCell   *lc;
+
+	foreach(lc, ec->ec_members)
+	{
+		EquivalenceMember *em = (EquivalenceMember *) lfirst(lc);
+
+		if (!em->em_is_const && !em->em_is_child &&
+			bms_equal(em->em_relids, rel->relids))
+			return em->em_expr;
+	}
+	return NULL;
+}
+
+/*
+ * The API sorts like PostgreSQL only for instants (timestamptz columns) and
+ * only where no NULL can reach the result: the column must carry a pushed
+ * condition (strict, and rechecked locally).  Returns the sort fields of
+ * the query's ORDER BY, or NIL when it cannot be pushed.
+ */
+static List *
+pushable_sorts(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
+{
+	List	   *sorts = NIL;
+	ListCell   *lc;
+
+	foreach(lc, root->query_pathkeys)
+	{
+		PathKey    *pk = (PathKey *) lfirst(lc);
+		Expr	   *em_expr = em_expr_for_rel(pk->pk_eclass, baserel);
+		char	   *field;
+		MakiniSort *s;
+		ListCell   *lc2;
+		bool		nonnull = false;
+
+		if (em_expr == NULL || pk->pk_strategy == 0 ||
+			(field = makini_sortable_field(baserel, info->topts, em_expr)) == NULL)
+			return NIL;
+		foreach(lc2, info->conds)
+			nonnull |= strcmp(((MakiniCond *) lfirst(lc2))->field, field) == 0;
+		if (!nonnull)
+			return NIL;
+		s = palloc0(sizeof(MakiniSort));
+		s->field = field;
+		s->descending = (pk->pk_strategy == BTGreaterStrategyNumber);
+		sorts = lappend(sorts, s);
+	}
+	return sorts;
+}
+
+/* Member callback: is em a pushable column of the table? */
+static bool
+ec_member_pushable(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				   EquivalenceMember *em, void *arg)
+{
+	Expr	   *expr = em->em_expr;
+
+	while (IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return IsA(expr, Var) && ((Var *) expr)->varno == rel->relid &&
+		equal(expr, arg);
+}
+
+/* Join clauses of baserel the API could evaluate per outer row. */
+static List *
+pushable_join_clauses(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
+{
+	List	   *clauses = NIL;
+	ListCell   *lc;
+
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MakiniCond	c;
+
+		if (join_clause_is_movable_to(ri, baserel) &&
+			makini_pushable_cond(root, baserel, info->topts, ri->clause, &c) &&
+			c.op == MAKINI_OP_EQ && !c.in_list)
+			clauses = lappend(clauses, ri);
+	}
+	if (baserel->has_eclass_joins)
+	{
+		TupleDesc	desc;
+		Relation	rel = table_open(info->topts->relid, NoLock);
+
+		desc = RelationGetDescr(rel);
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			Var		   *var;
+
+			if (att->attisdropped)
+				continue;
+			var = makeVar(baserel->relid, att->attnum, att->atttypid,
+						  att->atttypmod, att->attcollation, 0);
+			foreach(lc, generate_implied_equalities_for_column(root, baserel,
+															   ec_member_pushable,
+															   var,
+															   baserel->lateral_referencers))
+			{
+				RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+				MakiniCond	c;
+
+				if (makini_pushable_cond(root, baserel, info->topts, ri->clause, &c) &&
+					c.op == MAKINI_OP_EQ)
+					clauses = lappend(clauses, ri);
+			}
+		}
+		table_close(rel, NoLock);
+	}
+	return clauses;
+}
+
+/* Adds one parameterized path per pushable join clause. */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
+{
+	ListCell   *lc;
+
+	foreach(lc, pushable_join_clauses(root, baserel, info))
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Relids		required_outer;
+		ParamPathInfo *ppi;
+		Cost		startup,
+					total;
+		double		records;
+
+		required_outer = bms_union(ri->clause_relids, baserel->lateral_relids);
+		required_outer = bms_del_member(required_outer, baserel->relid);
+		if (bms_is_empty(required_outer))
+			continue;
+		ppi = get_baserel_parampathinfo(root, baserel, required_outer);
+		records = Max(1.0, ppi->ppi_rows / info->expansion);
+		scan_cost(info, records, 1, ppi->ppi_rows, &startup, &total);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
+										 startup, total, NIL, required_outer,
+										 NULL, NIL));
+	}
+}
+
+/* GetForeignPaths: the plain scan, a sorted one, parameterized ones. */
+static void
+makiniGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	MakiniRelInfo *info = (MakiniRelInfo *) baserel->fdw_private;
+	List	   *conds = effective_conds(info->conds);
+	double		variants = variant_count(conds);
+	Cost		startup,
+				total;
+	List	   *sorts;
+
+	if (conds != NIL && ((MakiniCond *) linitial(conds))->key_lookup)
+		info->records = Min(info->records, variants);
+	scan_cost(info, info->records, variants, baserel->rows, &startup, &total);
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup, total, NIL, NULL, NULL, NIL));
+
+	sorts = (variants == 1) ? pushable_sorts(root, baserel, info) : NIL;
+	if (sorts != NIL)
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+										 startup, total, root->query_pathkeys,
+										 NULL, NULL, list_make1(sorts)));
+	add_parameterized_paths(root, baserel, info);
+}
+
+/* Serializes a sort list for fdw_private. */
+static List *
+sorts_to_private(List *sorts)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sorts)
+	{
+		MakiniSort *s = (MakiniSort *) lfirst(lc);
+
+		result = lappend(result, list_make2(makeString(s->field),
+											makeBoolean(s->descending)));
+	}
+	return result;
+}
+
+/*
+ * Rows the query needs at most, when the scan is the whole query and the
+ * API evaluates every condition exactly: per_page shrinks to it and no page
+ * is prefetched past it.  -1 otherwise.
+ */
+static int64
+scan_limit(PlannerInfo *root, List *pathkeys)
+{
+	if (root->limit_tuples <= 0 || root->limit_tuples > PG_INT32_MAX ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON ||
+		(root->query_pathkeys != NIL &&
+		 !pathkeys_contained_in(root->query_pathkeys, pathkeys)))
+		return -1;
+	return (int64) root->limit_tuples;
+}
+
+/* GetForeignPlan: pushed conditions and their values, local quals. */
+static ForeignScan *
+makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+					 ForeignPath *best_path, List *tlist, List *scan_clauses,
+					 Plan *outer_plan)
+{
+	MakiniRelInfo *info = (MakiniRelInfo *) baserel->fdw_private;
+	List	   *all_conds = NIL;
+	List	   *conds;
+	List	   *exprs = NIL;
+	List	   *attrs = NIL;
+	List	   *sorts = best_path->fdw_private ? linitial(best_path->fdw_private) : NIL;
+	ListCell   *lc;
+	int			x;
+	bool		all_exact = true;
+	int64		limit;
+	int			per_page = info->per_page;
+
+	/* every pushed condition also stays a local qual: results stay exact */
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MakiniCond	c;
+
+		if (makini_pushable_cond(root, baserel, info->topts, ri->clause, &c))
+		{
+			all_conds = lappend(all_conds, copy_cond(&c));
+			all_exact &= c.exact;
+		}
+		else
+			all_exact = false;
+	}
+	conds = effective_conds(all_conds);
+	all_exact &= list_length(conds) == list_length(all_conds);
+	foreach(lc, conds)
+		exprs = lappend(exprs, ((MakiniCond *) lfirst(lc))->expr);
+
+	limit = (all_exact && variant_count(conds) == 1) ?
+		scan_limit(root, best_path->path.pathkeys) : -1;
+	if (limit > 0 && limit < per_page)
+		per_page = (int) limit;
+
+	x = -1;
+	while ((x = bms_next_member(info->attrs_used, x)) >= 0)
+		attrs = lappend_int(attrs, x + FirstLowInvalidHeapAttributeNumber);
+
+	return make_foreignscan(tlist, extract_actual_clauses(scan_clauses, false),
+							baserel->relid, exprs,
+							list_make5(makini_conds_to_private(conds),
+									   sorts_to_private(sorts), attrs,
+									   makeInteger(per_page),
+									   makeInteger((int) limit)),
+							NIL, NIL, outer_plan);
+}
+
+/* ------------------------------------------------------------------------
+ * Executor
+ * ------------------------------------------------------------------------
+ */
+
+/* BeginForeignScan: options, connection, column map, condition values. */
+static void
+makiniBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	MakiniScanState *st = palloc0(sizeof(MakiniScanState));
+	Relation	rel = node->ss.ss_currentRelation;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	Oid			userid;
+	UserMapping *um;
+	RangeTblEntry *rte;
+
+	node->fdw_state = st;
+	st->topts = makini_get_table_options(RelationGetRelid(rel));
+	st->conds = makini_conds_from_private(list_nth(fsplan->fdw_private, FdwScanPrivateConds));
+	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateSorts))
+	{
+		MakiniSort *s = palloc0(sizeof(MakiniSort));
+
+		s->field = strVal(linitial((List *) lfirst(lc)));
+		s->descending = boolVal(lsecond((List *) lfirst(lc)));
+		st->sorts = lappend(st->sorts, s);
+	}
+	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAttrs))
+		attrs = bms_add_member(attrs, lfirst_int(lc) - FirstLowInvalidHeapAttributeNumber);
+	st->per_page = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePerPage));
+	st->limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	um = GetUserMapping(userid, GetForeignTable(RelationGetRelid(rel))->serverid);
+	st->conn = makini_get_connection(&st->topts->server, um);
+	st->map = makini_build_column_map(rel, st->topts, attrs);
+	st->cond_exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+
+	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw scan",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->page_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw page",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->next_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw page",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->tuple_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw tuple",
+										  ALLOCSET_SMALL_SIZES);
+}
+
+/* Adds the variants of one evaluated IN list / key list element set. */
+static List *
+expand_variants(List *variants, MakiniCond *c, Datum value, Oid type)
+{
+	List	   *result = NIL;
+	List	   *values = NIL;
+	ListCell   *lc;
+
+	if (c->in_list)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(value);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
+		deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				continue;
+			values = list_append_unique(values,
+										makeString(makini_render_value(elems[i],
+																	   ARR_ELEMTYPE(arr),
+																	   c->form)));
+		}
+	}
+	else
+		values = list_make1(makeString(makini_render_value(value, type, c->form)));
+
+	/* "" cannot be sent (an empty key or filter means none): recheck alone */
+	foreach(lc, values)
+		if (strVal(lfirst(lc))[0] == '\0')
+			return variants;
+
+	foreach(lc, variants)
+	{
+		MakiniVariant *v = (MakiniVariant *) lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, values)
+		{
+			MakiniVariant *nv = palloc0(sizeof(MakiniVariant));
+			MakiniFilter *f = palloc0(sizeof(MakiniFilter));
+
+			nv->filters = list_copy(v->filters);
+			if (c->key_lookup)
+				nv->item_key = strVal(lfirst(lc2));
+			else
+			{
+				f->field = c->field;
+				f->op = makini_op_name(c->op);
+				f->value = strVal(lfirst(lc2));
+				nv->filters = lappend(nv->filters, f);
+			}
+			result = lappend(result, nv);
+		}
+	}
+	return result;
+}
+
+/* Adds one filter with a rendered value to every variant. */
+static void
+add_filter(List *variants, const char *field, const char *op, char *value)
+{
+	ListCell   *lc;
+
+	foreach(lc, variants)
+	{
+		MakiniVariant *v = (MakiniVariant *) lfirst(lc);
+		MakiniFilter *f = palloc0(sizeof(MakiniFilter));
+
+		f->field = (char *) field;
+		f->op = op;
+		f->value = value;
+		v->filters = lappend(v->filters, f);
+	}
+}
+
+/*
+ * Evaluates the conditions' values for this scan (or this outer row) and
+ * builds the request variants.  A NULL value means no row can match: no
+ * variant at all, no request.
+ */
+static List *
+build_variants(ForeignScanState *node, MakiniScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	List	   *variants = list_make1(palloc0(sizeof(MakiniVariant)));
+	ListCell   *lc1,
+			   *lc2;
+
+	forboth(lc1, st->conds, lc2, st->cond_exprs)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc1);
+		ExprState  *es = (ExprState *) lfirst(lc2);
+		bool		isnull;
+		Datum		value = ExecEvalExpr(es, econtext, &isnull);
+		Oid			type = exprType((Node *) es->expr);
+		char	   *text;
+
+		if (isnull)
+			return NIL;
+		if (c->in_list || c->key_lookup)
+		{
+			variants = expand_variants(variants, c, value, type);
+			continue;
+		}
+		text = makini_render_value(value, type, c->form);
+		if (text == NULL || text[0] == '\0')
+			continue;			/* not sendable: the local qual decides */
+		if (c->op == MAKINI_OP_EQ && c->form == MAKINI_FORM_INSTANT)
+		{
+			/* equality of instants: the API compares instants only in ranges */
+			add_filter(variants, c->field, "gteq", text);
+			add_filter(variants, c->field, "lteq", text);
+		}
+		else
+			add_filter(variants, c->field, makini_op_name(c->op), text);
+	}
+	return variants;
+}
+
+/* The path of the request for page pageno of variant v. */
+static char *
+variant_path(MakiniScanState *st, MakiniVariant *v, int pageno)
+{
+	return makini_build_path(st->topts->resource, v->item_key, v->filters,
+							 st->sorts, st->per_page, pageno, false);
+}
+
+/* Puts the request for (variant, pageno) on the wire in next_cxt. */
+static void
+start_request(MakiniScanState *st, int variant, int pageno)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->next_cxt);
+
+	st->next_variant = variant;
+	st->next_pageno = pageno;
+	st->next_path = variant_path(st, list_nth(st->variants, variant), pageno);
+	st->next_req = makini_request_start(st->conn, st->next_path, &st->stats);
+	MemoryContextSwitchTo(old);
+}
+
+/* Page number the links.next URL asks for, or 0 if it names none. */
+static int
+next_link_page(const char *link)
+{
+	const char *q = link ? strchr(link, '?') : NULL;
+
+	while (q != NULL)
+	{
+		q++;
+		if (strncmp(q, "page=", 5) == 0)
+			return atoi(q + 5);
+		q = strchr(q, '&');
+	}
+	return 0;
+}
+
+/*
+ * After page cur_pageno of cur_variant: is there a following page of the
+ * same variant?  Raises HV00M for paging that would loop.
+ */
+static bool
+has_following_page(MakiniScanState *st)
+{
+	MakiniPage *page = st->page;
+	MakiniVariant *v = list_nth(st->variants, st->cur_variant);
+	int			linked;
+
+	if (v->item_key != NULL || !page->has_next)
+		return false;
+	linked = next_link_page(page->next_link);
+	if (linked != 0 && linked <= st->cur_pageno)
+		makini_bad_reply(&st->page_ctx,
+						 "links.next of page %d asks for page %d again.",
+						 st->cur_pageno, linked);
+	if (page->last_page > 0 && st->cur_pageno >= page->last_page)
+		return false;
+	st->empty_pages = page->nrecords == 0 ? st->empty_pages + 1 : 0;
+	if (st->empty_pages > MAKINI_MAX_EMPTY_PAGES)
+		makini_bad_reply(&st->page_ctx,
+						 "%d empty pages in a row, each with a links.next.",
+						 st->empty_pages);
+	return true;
+}
+
+/* Starts the request after the current page: next page, or next variant. */
+static void
+prefetch(MakiniScanState *st)
+{
+	if (has_following_page(st))
+		start_request(st, st->cur_variant, st->cur_pageno + 1);
+	else if (st->cur_variant + 1 < list_length(st->variants))
+		start_request(st, st->cur_variant + 1, 1);
+}
+
+/*
+ * Waits for the request in flight, parses it and makes it the current
+ * page; then puts the following request on the wire, unless the query's
+ * LIMIT is already covered.  Returns false when the scan is over.
+ */
+static bool
+advance_page(MakiniScanState *st)
+{
+	MakiniResponse *resp;
+	MemoryContext old;
+	MemoryContext swap;
+	int			flags = list_nth_node(MakiniVariant, st->variants,
+									  st->next_variant)->item_key ? MAKINI_ALLOW_404 : MAKINI_RAISE;
+
+	if (st->next_req == NULL)
+		return false;
+	old = MemoryContextSwitchTo(st->next_cxt);
+	resp = makini_request_wait(st->next_req, flags);
+	st->next_req = NULL;
+
+	/* the old page goes; the new one lives in what was next_cxt */
+	MemoryContextReset(st->page_cxt);
+	swap = st->page_cxt;
+	st->page_cxt = st->next_cxt;
+	st->next_cxt = swap;
+	st->cur_variant = st->next_variant;
+	st->cur_pageno = st->next_pageno;
+	st->page = NULL;
+	st->row = 0;
+	if (resp == NULL)
+	{
+		/* unreachable and on_unreachable 'skip': a WARNING was given */
+		MemoryContextSwitchTo(old);
+		st->finished = true;
+		return false;
+	}
+	st->page_ctx.servername = st->topts->server.servername;
+	st->page_ctx.path = st->next_path;
+	st->page_ctx.request_id = resp->request_id;
+	if (resp->status == 404)
+		st->page = palloc0(sizeof(MakiniPage));
+	else
+		st->page = makini_parse_page(st->map, resp->body, resp->len,
+									 list_nth_node(MakiniVariant, st->variants,
+												   st->cur_variant)->item_key != NULL,
+									 &st->page_ctx);
+	resp->body = NULL;
+	MemoryContextSwitchTo(old);
+
+	if (st->limit < 0 || st->rows_returned + st->page->nrows < st->limit)
+		prefetch(st);
+	return true;
+}
+
+/* Starts the scan: evaluates values, builds variants, sends the first request. */
+static void
+start_scan(ForeignScanState *node, MakiniScanState *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+
+	st->variants = build_variants(node, st);
+	MemoryContextSwitchTo(old);
+	st->started = true;
+	st->finished = (st->variants == NIL);
+	st->empty_pages = 0;
+	if (!st->finished)
+		start_request(st, 0, 1);
+}
+
+/* IterateForeignScan: the next row, fetching pages as needed. */
+static TupleTableSlot *
+makiniIterateForeignScan(ForeignScanState *node)
+{
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext old;
+
+	ExecClearTuple(slot);
+	if (!st->started)
+		start_scan(node, st);
+	while (st->page == NULL || st->row >= st->page->nrows)
+	{
+		if (st->finished || !advance_page(st))
+		{
+			st->finished = true;
+			return slot;
+		}
+	}
+
+	MemoryContextReset(st->tuple_cxt);
+	old = MemoryContextSwitchTo(st->tuple_cxt);
+	makini_convert_row(st->map,
+					   &st->page->values[(Size) st->row * st->page->ncols],
+					   st->page->row_parent_keys[st->row],
+					   st->page->row_keys[st->row],
+					   slot->tts_values, slot->tts_isnull, &st->page_ctx);
+	MemoryContextSwitchTo(old);
+	st->row++;
+	st->rows_returned++;
+	if (st->next_req != NULL && st->row % MAKINI_POLL_EVERY == 0)
+		makini_request_poll(st->next_req);
+	return ExecStoreVirtualTuple(slot);
+}
+
+/* Drops the request in flight and the pages. */
+static void
+reset_scan(MakiniScanState *st)
+{
+	if (st->next_req != NULL)
+		makini_request_cancel(st->next_req);
+	st->next_req = NULL;
+	st->page = NULL;
+	st->variants = NIL;
+	st->started = false;
+	st->finished = false;
+	st->rows_returned = 0;
+	MemoryContextReset(st->page_cxt);
+	MemoryContextReset(st->next_cxt);
+	MemoryContextReset(st->scan_cxt);
+}
+
+/* ReScanForeignScan: start over, with the outer row's values if they changed. */
+static void
+makiniReScanForeignScan(ForeignScanState *node)
+{
+	reset_scan((MakiniScanState *) node->fdw_state);
+}
+
+/* EndForeignScan: release the request in flight now (contexts go with the query). */
+static void
+makiniEndForeignScan(ForeignScanState *node)
+{
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+
+	if (st != NULL && st->next_req != NULL)
+	{
+		makini_request_cancel(st->next_req);
+		st->next_req = NULL;
+	}
+}
+
+/* Text of a condition's value for EXPLAIN: the constant, else the expression. */
+static char *
+explain_value(MakiniCond *c, Expr *expr, List *dpcontext)
+{
+	if (IsA(expr, Const) && !((Const *) expr)->constisnull && !c->in_list)
+	{
+		char	   *v = makini_render_value(((Const *) expr)->constvalue,
+											((Const *) expr)->consttype, c->form);
+
+		if (v != NULL)
+			return v;
+	}
+	return psprintf("$(%s)", deparse_expression((Node *) expr, dpcontext, false, false));
+}
+
+/* The request EXPLAIN VERBOSE shows: values of constants, expressions else. */
+static char *
+explain_request(ForeignScanState *node, MakiniScanState *st, ExplainState *es)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	List	   *filters = NIL;
+	char	   *item_key = NULL;
+	ListCell   *lc1,
+			   *lc2;
+
+	forboth(lc1, st->conds, lc2, fsplan->fdw_exprs)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc1);
+		char	   *value = explain_value(c, (Expr *) lfirst(lc2), es->deparse_cxt);
+		MakiniFilter *f;
+
+		if (c->key_lookup)
+		{
+			item_key = value;
+			continue;
+		}
+		if (c->op == MAKINI_OP_EQ && c->form == MAKINI_FORM_INSTANT)
+		{
+			f = palloc0(sizeof(MakiniFilter));
+			f->field = c->field;
+			f->op = "gteq";
+			f->value = value;
+			filters = lappend(filters, f);
+		}
+		f = palloc0(sizeof(MakiniFilter));
+		f->field = c->field;
+		f->op = (c->op == MAKINI_OP_EQ && c->form == MAKINI_FORM_INSTANT) ? "lteq" :
+			makini_op_name(c->op);
+		f->value = value;
+		filters = lappend(filters, f);
+	}
+	return psprintf("GET %s", makini_build_path(st->topts->resource, item_key,
+												filters, st->sorts, st->per_page,
+												1, true));
+}
+
+/* ExplainForeignScan: the request (VERBOSE) and what was transferred (ANALYZE). */
+static void
+makiniExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+
+	if (es->verbose)
+		ExplainPropertyText("Makini request", explain_request(node, st, es), es);
+	if (es->analyze)
+	{
+		ExplainPropertyInteger("Makini HTTP requests", NULL, st->stats.requests, es);
+		ExplainPropertyInteger("Makini pages", NULL, st->stats.pages, es);
+		ExplainPropertyInteger("Makini bytes received", NULL, st->stats.bytes, es);
+		ExplainPropertyInteger("Makini retries", NULL, st->stats.retries, es);
+	}
+}
+
+/* ImportForeignSchema: the static catalog of import.c. */
+static List *
+makiniImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	return makini_import_foreign_schema(stmt, serverOid);
+}
+
+/* The FDW handler: our callbacks. */
+Datum
+makini_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = makiniGetForeignRelSize;
+	routine->GetForeignPaths = makiniGetForeignPaths;
+	routine->GetForeignPlan = makiniGetForeignPlan;
+	routine->BeginForeignScan = makiniBeginForeignScan;
+	routine->IterateForeignScan = makiniIterateForeignScan;
+	routine->ReScanForeignScan = makiniReScanForeignScan;
+	routine->EndForeignScan = makiniEndForeignScan;
+	routine->ExplainForeignScan = makiniExplainForeignScan;
+	routine->ImportForeignSchema = makiniImportForeignSchema;
+	PG_RETURN_POINTER(routine);
+}

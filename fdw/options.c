@@ -1,0 +1,772 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *		  Validation and lookup of makini_fdw's server, table, column and
+ *		  user mapping options.
+ *
+ * One static table describes every option: the objects that may carry it,
+ * how its value is checked, its default and where it lands in
+ * MakiniServerOptions.  The validator, the defaults and the hint that lists
+ * the valid names are all driven by that table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "makini_fdw.h"
+
+#include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+/* objects an option may appear on (bits of MakiniOption.where) */
+#define OPT_SERVER	0x01
+#define OPT_TABLE	0x02
+#define OPT_COLUMN	0x04
+#define OPT_MAPPING	0x08
+
+typedef enum MakiniOptKind
+{
+	OPT_BOOL,					/* parse_bool */
+	OPT_INT,					/* decimal digits within [min, max] */
+	OPT_CHOICE,					/* one of choices[], stored as a bool that is
+								 * true unless it is the first choice */
+	OPT_STRING					/* checked by check(), stored as a copy */
+} MakiniOptKind;
+
+/* returns NULL if value is acceptable, else an errdetail sentence */
+typedef const char *(*MakiniOptCheck) (const char *value);
+
+typedef struct MakiniOption
+{
+	const char *name;
+	int			where;			/* OPT_* bits */
+	MakiniOptKind kind;
+	int			min;			/* OPT_INT range */
+	int			max;
+	const char *const *choices; /* OPT_CHOICE, NULL-terminated */
+	MakiniOptCheck check;		/* OPT_STRING */
+	const char *hint;			/* OPT_STRING: what a valid value looks like */
+	bool		secret;			/* never echo the value */
+	const char *defval;			/* default, parsed like a given value */
+	int			offset;			/* in MakiniServerOptions, or 0: not there */
+} MakiniOption;
+
+static const char *check_url_syntax(const char *value);
+static const char *check_api_version(const char *value);
+static const char *check_resource(const char *value);
+static const char *check_expand(const char *value);
+static const char *check_field(const char *value);
+static const char *check_token(const char *value);
+
+static void report_unknown_option(const char *name, int where)
+			pg_attribute_noreturn();
+static void report_invalid_value(const MakiniOption *opt,
+								 const char *value, const char *detail,
+								 const char *hint) pg_attribute_noreturn();
+
+static const char *const on_unreachable_choices[] = {"error", "skip", NULL};
+
+#define SRV(f) ((int) offsetof(MakiniServerOptions, f))
+
+/* offset 0 means "not stored in MakiniServerOptions": serverid is there */
+StaticAssertDecl(offsetof(MakiniServerOptions, serverid) == 0,
+				 "serverid must come first in MakiniServerOptions");
+
+/*
+ * Every option of makini_fdw.  Order matters only for the hint listing the
+ * valid names.
+ */
+static const MakiniOption makini_options[] = {
+	{.name = "url", .where = OPT_SERVER, .kind = OPT_STRING,
+		.check = check_url_syntax,
+		.hint = "Give a URL of the form https://host[:port][/path].",
+	.defval = MAKINI_DEFAULT_URL, .offset = SRV(url)},
+	{.name = "allow_insecure", .where = OPT_SERVER, .kind = OPT_BOOL,
+	.defval = "false", .offset = SRV(allow_insecure)},
+	{.name = "api_version", .where = OPT_SERVER, .kind = OPT_STRING,
+		.check = check_api_version, .hint = "Give a version such as \"v1\".",
+	.defval = "v1", .offset = SRV(api_version)},
+	{.name = "connect_timeout", .where = OPT_SERVER, .kind = OPT_INT,
+	.min = 1, .max = 3600, .defval = "10", .offset = SRV(connect_timeout)},
+	{.name = "request_timeout", .where = OPT_SERVER, .kind = OPT_INT,
+	.min = 1, .max = 86400, .defval = "60", .offset = SRV(request_timeout)},
+	{.name = "max_retries", .where = OPT_SERVER, .kind = OPT_INT,
+	.min = 0, .max = 100, .defval = "5", .offset = SRV(max_retries)},
+	{.name = "max_retry_wait", .where = OPT_SERVER, .kind = OPT_INT,
+	.min = 0, .max = 86400, .defval = "60", .offset = SRV(max_retry_wait)},
+	{.name = "async_capable", .where = OPT_SERVER, .kind = OPT_BOOL,
+	.defval = "true", .offset = SRV(async_capable)},
+	{.name = "resource", .where = OPT_TABLE, .kind = OPT_STRING,
+		.check = check_resource,
+	.hint = "Give the path under /api/erp/, such as \"purchase-orders\" or \"statuses/purchase-orders\"."},
+	{.name = "expand", .where = OPT_TABLE, .kind = OPT_STRING,
+		.check = check_expand,
+	.hint = "Give the name of an array field of each record, such as \"lineItems\"."},
+	{.name = "page_size", .where = OPT_SERVER | OPT_TABLE, .kind = OPT_INT,
+	.min = 1, .max = 500, .defval = "100", .offset = SRV(page_size)},
+	{.name = "on_unreachable", .where = OPT_SERVER | OPT_TABLE,
+		.kind = OPT_CHOICE, .choices = on_unreachable_choices,
+	.defval = "error", .offset = SRV(skip_unreachable)},
+	{.name = "use_remote_estimate", .where = OPT_SERVER | OPT_TABLE,
+		.kind = OPT_BOOL,
+	.defval = "false", .offset = SRV(use_remote_estimate)},
+	{.name = "token", .where = OPT_MAPPING, .kind = OPT_STRING,
+		.check = check_token, .secret = true,
+	.hint = "Give the bearer token of the Makini connection."},
+	{.name = "field", .where = OPT_COLUMN, .kind = OPT_STRING,
+		.check = check_field,
+	.hint = "Give a dotted path such as \"shipmentAddress.city\" or \"parent.orderNo\", or \"*\" for the fields no other column maps."},
+	{0}
+};
+
+/*
+ * Maps the catalog a validator call is for to the OPT_* bit of that object;
+ * 0 for objects that take no options (the wrapper itself).
+ */
+static int
+catalog_to_where(Oid catalog)
+{
+	switch (catalog)
+	{
+		case ForeignServerRelationId:
+			return OPT_SERVER;
+		case ForeignTableRelationId:
+			return OPT_TABLE;
+		case AttributeRelationId:
+			return OPT_COLUMN;
+		case UserMappingRelationId:
+			return OPT_MAPPING;
+		default:
+			return 0;
+	}
+}
+
+/* Finds the option called name that may appear on objects of kind where. */
+static const MakiniOption *
+find_option(const char *name, int where)
+{
+	const MakiniOption *opt;
+
+	for (opt = makini_options; opt->name; opt++)
+	{
+		if ((opt->where & where) && strcmp(opt->name, name) == 0)
+			return opt;
+	}
+	return NULL;
+}
+
+/* Reports an unknown option name with the list of valid names as a hint. */
+static void
+report_unknown_option(const char *name, int where)
+{
+	const MakiniOption *opt;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (opt = makini_options; opt->name; opt++)
+	{
+		if (opt->where & where)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", opt->name);
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\"", name),
+			 buf.len > 0
+			 ? errhint("Valid options in this context are: %s", buf.data)
+			 : errhint("There are no valid options in this context.")));
+}
+
+/*
+ * Reports an invalid value of opt; detail says what is wrong (or NULL) and
+ * hint what is valid.  A secret value is never echoed.
+ */
+static void
+report_invalid_value(const MakiniOption *opt, const char *value,
+					 const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 opt->secret
+			 ? errmsg("invalid value for option \"%s\"", opt->name)
+			 : errmsg("invalid value for option \"%s\": \"%s\"",
+					  opt->name, value),
+			 detail ? errdetail("%s", detail) : 0,
+			 errhint("%s", hint)));
+}
+
+/* Parses a plain non-negative decimal integer (no sign, space or unit). */
+static bool
+parse_plain_int(const char *value, int *result)
+{
+	int64		v = 0;
+	const char *p;
+
+	if (*value == '\0')
+		return false;
+	for (p = value; *p; p++)
+	{
+		if (*p < '0' || *p > '9' || v > PG_INT32_MAX / 10)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (v > PG_INT32_MAX)
+		return false;
+	*result = (int) v;
+	return true;
+}
+
+/* Returns the index of value in opt's choices, or -1. */
+static int
+choice_index(const MakiniOption *opt, const char *value)
+{
+	int			i;
+
+	for (i = 0; opt->choices[i]; i++)
+	{
+		if (strcmp(opt->choices[i], value) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Lists opt's choices as a hint: Valid values are "a", "b" and "c". */
+static char *
+choices_hint(const MakiniOption *opt)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "Valid values are ");
+	for (i = 0; opt->choices[i]; i++)
+		appendStringInfo(&buf, "%s\"%s\"",
+						 i == 0 ? "" : (opt->choices[i + 1] ? ", " : " and "),
+						 opt->choices[i]);
+	appendStringInfoChar(&buf, '.');
+	return buf.data;
+}
+
+/*
+ * Checks value against opt, raising on an invalid one; if dst is not NULL,
+ * stores the parsed value at opt's offset in it.  Used both to validate and
+ * to read options, so what is accepted and what is used cannot differ.
+ */
+static void
+parse_option_value(const MakiniOption *opt, const char *value,
+				   MakiniServerOptions *dst)
+{
+	char	   *field = dst && opt->offset ? (char *) dst + opt->offset : NULL;
+	const char *detail;
+	bool		b;
+	int			i;
+
+	switch (opt->kind)
+	{
+		case OPT_BOOL:
+			if (!parse_bool(value, &b))
+				report_invalid_value(opt, value, NULL,
+									 "Valid values are \"true\" and \"false\".");
+			if (field)
+				*(bool *) field = b;
+			break;
+		case OPT_INT:
+			if (!parse_plain_int(value, &i) || i < opt->min || i > opt->max)
+				report_invalid_value(opt, value, NULL,
+									 psprintf("Valid values are integers from %d to %d.",
+											  opt->min, opt->max));
+			if (field)
+				*(int *) field = i;
+			break;
+		case OPT_CHOICE:
+			i = choice_index(opt, value);
+			if (i < 0)
+				report_invalid_value(opt, value, NULL, choices_hint(opt));
+			if (field)
+				*(bool *) field = (i > 0);
+			break;
+		case OPT_STRING:
+			detail = opt->check(value);
+			if (detail)
+				report_invalid_value(opt, value, detail, opt->hint);
+			if (field)
+				*(char **) field = pstrdup(value);
+			break;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Value checks of string options.  Each returns NULL for a valid value,
+ * else an errdetail sentence.
+ * ------------------------------------------------------------------------
+ */
+
+/* True if s has a control character (or DEL), or a space unless allowed. */
+static bool
+has_control(const char *s, bool space_ok)
+{
+	for (; *s; s++)
+	{
+		if ((unsigned char) *s < ' ' || *s == 0x7f || (*s == ' ' && !space_ok))
+			return true;
+	}
+	return false;
+}
+
+/* True if the first n bytes of s are all in the character set allowed. */
+static bool
+span_is(const char *s, size_t n, const char *allowed)
+{
+	return strspn(s, allowed) >= n;
+}
+
+#define ALNUM_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/*
+ * Checks the authority of a URL (host and optional port, n bytes at p);
+ * copies the host, without brackets, into *host.
+ */
+static const char *
+check_authority(const char *p, size_t n, char **host)
+{
+	const char *hend;
+	const char *port;
+	int			portnum;
+
+	if (memchr(p, '@', n))
+		return "The URL must not contain a user name or password.";
+	if (n > 0 && p[0] == '[')
+	{
+		hend = memchr(p, ']', n);
+		if (!hend || !span_is(p + 1, hend - p - 1, "0123456789abcdefABCDEF:."))
+			return "The URL's IPv6 address is malformed.";
+		*host = pnstrdup(p + 1, hend - p - 1);
+		port = hend + 1;
+	}
+	else
+	{
+		hend = memchr(p, ':', n);
+		if (!hend)
+			hend = p + n;
+		if (!span_is(p, hend - p, ALNUM_CHARS ".-"))
+			return "The URL's host name contains an invalid character.";
+		*host = pnstrdup(p, hend - p);
+		port = hend;
+	}
+	if (**host == '\0')
+		return "The URL has no host.";
+	if (port == p + n)
+		return NULL;
+	if (*port != ':' ||
+		!parse_plain_int(pnstrdup(port + 1, p + n - port - 1), &portnum) ||
+		portnum < 1 || portnum > 65535)
+		return "The URL's port must be a number from 1 to 65535.";
+	return NULL;
+}
+
+/*
+ * Splits url into scheme and host, returning NULL if it is a valid base URL
+ * (http or https, a host, an optional port and path, nothing else).
+ */
+static const char *
+parse_url(const char *url, bool *is_http, char **host)
+{
+	const char *p;
+
+	if (has_control(url, false) || strchr(url, '\\'))
+		return "The URL must not contain spaces, control characters or backslashes.";
+	if (pg_strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else if (pg_strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else
+		return "The URL must start with \"http://\" or \"https://\".";
+	*is_http = (p - url == 7);
+	if (strpbrk(p, "?#"))
+		return "The URL must not contain a query string or a fragment.";
+	return check_authority(p, strcspn(p, "/"), host);
+}
+
+/* True if host is localhost, an address in 127.0.0.0/8, or ::1. */
+static bool
+is_loopback_host(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (pg_strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+/*
+ * Raises unless url is a valid base URL that may carry the token: https, or
+ * http to a loopback host, or http anywhere with allow_insecure.  Used when
+ * options are validated and again when they are used, so that no sequence
+ * of ALTERs can send a token in clear text to another host.
+ */
+static void
+check_url(const char *url, bool allow_insecure)
+{
+	const MakiniOption *opt = find_option("url", OPT_SERVER);
+	const char *detail;
+	bool		is_http = false;
+	char	   *host = NULL;
+
+	detail = parse_url(url, &is_http, &host);
+	if (detail)
+		report_invalid_value(opt, url, detail, opt->hint);
+	if (is_http && !allow_insecure && !is_loopback_host(host))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"url\": \"%s\"", url),
+				 errdetail("Plain http:// is allowed only to loopback hosts (localhost, 127.0.0.0/8, ::1): the token would cross the network unencrypted."),
+				 errhint("Use https://, or set the server option allow_insecure to 'true'.")));
+}
+
+/* url as an option value: syntax only; the http rule needs allow_insecure */
+static const char *
+check_url_syntax(const char *value)
+{
+	bool		is_http;
+	char	   *host;
+
+	return parse_url(value, &is_http, &host);
+}
+
+/* api_version: a non-empty token of letters, digits, '.', '_' and '-' */
+static const char *
+check_api_version(const char *value)
+{
+	if (*value == '\0' || !span_is(value, strlen(value), ALNUM_CHARS "._-"))
+		return "The version must be non-empty and contain only letters, digits, \".\", \"_\" and \"-\".";
+	return NULL;
+}
+
+/*
+ * resource: '/'-separated non-empty segments of letters, digits, '.', '_'
+ * and '-', none made only of dots (no "..", which would climb out of
+ * /api/erp/).
+ */
+static const char *
+check_resource(const char *value)
+{
+	const char *seg = value;
+
+	if (!span_is(value, strlen(value), ALNUM_CHARS "._-/"))
+		return "The resource must contain only letters, digits, \".\", \"_\", \"-\" and \"/\".";
+	for (;;)
+	{
+		size_t		n = strcspn(seg, "/");
+
+		if (n == 0)
+			return "The resource must be non-empty and must not start or end with \"/\" or contain \"//\".";
+		if (strspn(seg, ".") >= n)
+			return "The resource must not contain \".\" or \"..\" as a path segment.";
+		if (seg[n] == '\0')
+			return NULL;
+		seg += n + 1;
+	}
+}
+
+/* expand: one field name (non-empty, no '.', no space or control) */
+static const char *
+check_expand(const char *value)
+{
+	if (*value == '\0' || strchr(value, '.') || has_control(value, false))
+		return "The value must be a single field name, without \".\", spaces or control characters.";
+	return NULL;
+}
+
+/*
+ * field: exactly "*", or a dotted path of non-empty segments (optionally
+ * starting with "parent."); '*' is not a segment.
+ */
+static const char *
+check_field(const char *value)
+{
+	const char *seg = value;
+
+	if (strcmp(value, "*") == 0)
+		return NULL;
+	if (has_control(value, true))
+		return "The field must not contain control characters.";
+	for (;;)
+	{
+		size_t		n = strcspn(seg, ".");
+
+		if (n == 0)
+			return "The field must be a path of non-empty names separated by \".\".";
+		if (n == 1 && seg[0] == '*')
+			return "\"*\" must be the whole field.";
+		if (seg[n] == '\0')
+			return NULL;
+		seg += n + 1;
+	}
+}
+
+/* token: non-empty, no whitespace or control characters (never echoed) */
+static const char *
+check_token(const char *value)
+{
+	if (*value == '\0' || has_control(value, false))
+		return "The token is empty or contains whitespace or control characters.";
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The validator
+ * ------------------------------------------------------------------------
+ */
+
+/* Finds the value of option name in a DefElem list, or NULL. */
+static const char *
+find_defelem(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, name) == 0)
+			return defGetString(def);
+	}
+	return NULL;
+}
+
+/*
+ * Checks what needs several options of one object: the http rule of a
+ * server's url, and the token a user mapping must have.  On ALTER,
+ * PostgreSQL passes the object's resulting option list, so dropping
+ * allow_insecure or token is caught here too.
+ */
+static void
+validate_option_set(List *options, int where)
+{
+	const char *url = find_defelem(options, "url");
+	const char *insecure = find_defelem(options, "allow_insecure");
+	bool		allow_insecure = false;
+
+	if (where == OPT_SERVER && url)
+	{
+		if (insecure)
+			(void) parse_bool(insecure, &allow_insecure);
+		check_url(url, allow_insecure);
+	}
+	if (where == OPT_MAPPING && !find_defelem(options, "token"))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a makini_fdw user mapping must have option \"token\""),
+				 errhint("Give the connection's bearer token: CREATE USER MAPPING ... OPTIONS (token '...') or ALTER USER MAPPING ... OPTIONS (ADD token '...').")));
+}
+
+/*
+ * Validates the options of a server, user mapping, foreign table or column
+ * that uses makini_fdw (or of the wrapper itself, which takes none).
+ */
+PG_FUNCTION_INFO_V1(makini_fdw_validator);
+
+Datum
+makini_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	int			where = catalog_to_where(PG_GETARG_OID(1));
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const MakiniOption *opt = find_option(def->defname, where);
+
+		if (!opt)
+			report_unknown_option(def->defname, where);
+		parse_option_value(opt, defGetString(def), NULL);
+	}
+	validate_option_set(options, where);
+
+	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------------------------
+ * Lookup
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Checks the options of list that may appear on objects of kind where, and
+ * stores those that live in MakiniServerOptions into opts.  Options are
+ * checked again when used, in case the validator was bypassed.
+ */
+static void
+apply_options(List *options, int where, MakiniServerOptions *opts)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const MakiniOption *opt = find_option(def->defname, where);
+
+		if (opt)
+			parse_option_value(opt, defGetString(def), opts);
+	}
+}
+
+/* Returns the value of option name in options, checked as at validation. */
+static const char *
+checked_option(List *options, const char *name, int where)
+{
+	const char *value = find_defelem(options, name);
+
+	if (value)
+		parse_option_value(find_option(name, where), value, NULL);
+	return value;
+}
+
+/*
+ * Fills opts with the defaults overridden by server's options; the url
+ * loses any trailing '/' and is checked again against allow_insecure.
+ */
+void
+makini_get_server_options(ForeignServer *server, MakiniServerOptions *opts)
+{
+	const MakiniOption *opt;
+	size_t		n;
+
+	memset(opts, 0, sizeof(*opts));
+	for (opt = makini_options; opt->name; opt++)
+	{
+		if ((opt->where & OPT_SERVER) && opt->defval)
+			parse_option_value(opt, opt->defval, opts);
+	}
+	apply_options(server->options, OPT_SERVER, opts);
+
+	opts->serverid = server->serverid;
+	opts->servername = pstrdup(server->servername);
+	check_url(opts->url, opts->allow_insecure);
+	n = strlen(opts->url);
+	while (n > 0 && opts->url[n - 1] == '/')
+		opts->url[--n] = '\0';
+}
+
+/* The default resource of a table: its name with '_' turned into '-'. */
+static char *
+default_resource(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+	char	   *p;
+
+	for (p = name; *p; p++)
+	{
+		if (*p == '_')
+			*p = '-';
+	}
+	if (check_resource(name) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("foreign table \"%s\" needs option \"resource\"",
+						get_rel_name(relid)),
+				 errdetail("Its name does not make a valid resource path."),
+				 errhint("Add OPTIONS (resource '...') to the foreign table.")));
+	return name;
+}
+
+/*
+ * Returns the options of foreign table relid: its server's, with the
+ * table's page_size, on_unreachable and use_remote_estimate winning, and
+ * its resource (default from the table name) and expand.
+ */
+MakiniTableOptions *
+makini_get_table_options(Oid relid)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	MakiniTableOptions *topts = palloc0(sizeof(MakiniTableOptions));
+	/* apply_options() below checks these too */
+	const char *resource = find_defelem(table->options, "resource");
+	const char *expand = find_defelem(table->options, "expand");
+
+	topts->relid = relid;
+	makini_get_server_options(GetForeignServer(table->serverid), &topts->server);
+	apply_options(table->options, OPT_TABLE, &topts->server);
+	topts->resource = resource ? pstrdup(resource) : default_resource(relid);
+	topts->expand = expand ? pstrdup(expand) : NULL;
+	return topts;
+}
+
+/*
+ * Returns the field path of a column: its option field, else its name in
+ * camelCase.
+ */
+char *
+makini_get_column_field(Oid relid, AttrNumber attnum, const char *attname)
+{
+	const char *field = checked_option(GetForeignColumnOptions(relid, attnum),
+									   "field", OPT_COLUMN);
+
+	return field ? pstrdup(field) : makini_camel_case(attname);
+}
+
+/*
+ * Turns a snake_case column name into the API's camelCase field name:
+ * "total_net_value" becomes "totalNetValue".  Underscores are dropped and
+ * the letter after one is upper-cased (except at the start).
+ */
+char *
+makini_camel_case(const char *name)
+{
+	char	   *result = palloc(strlen(name) + 1);
+	char	   *out = result;
+	bool		upper = false;
+
+	for (; *name; name++)
+	{
+		if (*name == '_')
+		{
+			upper = (out > result);
+			continue;
+		}
+		*out++ = upper ? pg_ascii_toupper((unsigned char) *name) : *name;
+		upper = false;
+	}
+	*out = '\0';
+	return result;
+}
+
+/*
+ * Returns the token of a user mapping; raises (naming server and user, never
+ * showing any token) if it has none or a malformed one.
+ */
+const char *
+makini_get_token(UserMapping *um, const char *servername)
+{
+	const char *token = checked_option(um->options, "token", OPT_MAPPING);
+	const char *user;
+
+	if (token)
+		return token;
+
+	user = OidIsValid(um->userid) ? GetUserNameFromId(um->userid, false) : "public";
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+			 errmsg("user mapping for user \"%s\" on server \"%s\" has no option \"token\"",
+					user, servername),
+			 errhint("Add it with ALTER USER MAPPING FOR %s SERVER %s OPTIONS (ADD token '...').",
+					 OidIsValid(um->userid) ? quote_identifier(user) : "PUBLIC",
+					 quote_identifier(servername))));
+	return NULL;				/* keep compiler quiet */
+}
