@@ -19,7 +19,9 @@ BEGIN
   IF admin !~ '^[A-Za-z0-9_/?&=.,:%+-]*$' THEN
     RAISE EXCEPTION 'sim(): unsafe admin string %', admin;
   END IF;
-  CREATE TEMP TABLE IF NOT EXISTS sim_reply (line text);
+  IF to_regclass('pg_temp.sim_reply') IS NULL THEN
+    CREATE TEMP TABLE sim_reply (line text);
+  END IF;
   TRUNCATE sim_reply;
   EXECUTE format($c$COPY sim_reply FROM PROGRAM 'curl -s -S --max-time 20 "http://127.0.0.1:18765/_sim/%s"' WITH (FORMAT text)$c$, admin);
   SELECT string_agg(line, E'\n') INTO reply FROM sim_reply;
@@ -33,10 +35,12 @@ CREATE FUNCTION sim_requests() RETURNS TABLE (
   accept_encoding text, user_agent text, authorized boolean, fault text)
 LANGUAGE plpgsql AS $$
 BEGIN
-  CREATE TEMP TABLE IF NOT EXISTS sim_log (
+  IF to_regclass('pg_temp.sim_log') IS NULL THEN
+  CREATE TEMP TABLE sim_log (
     seq int, conn text, method text, path text, query text, params jsonb,
     status int, records int, bytes bigint, duration_ms numeric, api_version text,
     accept_encoding text, user_agent text, authorized boolean, fault text);
+  END IF;
   TRUNCATE sim_log;
   COPY sim_log FROM PROGRAM 'curl -s -S --max-time 20 http://127.0.0.1:18765/_sim/requests' WITH (FORMAT csv, HEADER);
   RETURN QUERY SELECT * FROM sim_log ORDER BY 1;

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Shared steps of the harness: install what the machine lacks, build and
+# install the extension, start a throwaway cluster (as an unprivileged user:
+# PostgreSQL refuses to run as root) and the Makini API simulator, and stop
+# both on exit.  Sourced by run-tests.sh, demo.sh and bench.sh.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$PGBIN/pg_config
+PYTHON=/usr/bin/python3
+export PGPORT=${PGPORT:-54329}
+export SIM_PORT=18765
+RUNDIR=${RUNDIR:-/tmp/makini_fdw_run}
+PGDATA_DIR=$RUNDIR/data
+export PGHOST=$RUNDIR/sock
+export PGUSER=makini
+PG_OS_USER=postgres
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Runs a command as the unprivileged cluster owner (or as is, if we are not root).
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$PG_OS_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# Installs the Debian packages the build, the cluster and the tests need.
+install_deps() {
+	local pkgs="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev gcc make curl python3 sqlsmith"
+	local missing=""
+	for p in $pkgs; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		log "missing packages:$missing (run as root to install them)"; exit 1
+	fi
+	log "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+}
+
+# Builds and installs the extension into the PostgreSQL 15 installation.
+build_install() {
+	log "building makini_fdw"
+	make -C "$TOP" -s PG_CONFIG=$PG_CONFIG >/dev/null
+	make -C "$TOP" -s PG_CONFIG=$PG_CONFIG install >/dev/null
+}
+
+# Starts a fresh cluster owned by the unprivileged user, on a private socket.
+start_cluster() {
+	stop_cluster
+	rm -rf "$PGDATA_DIR" "$PGHOST"
+	mkdir -p "$PGHOST"
+	chown "$PG_OS_USER" "$RUNDIR" "$PGHOST" 2>/dev/null || true
+	log "starting a throwaway cluster in $PGDATA_DIR (port $PGPORT)"
+	as_pg $PGBIN/initdb -D "$PGDATA_DIR" -U makini -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+	as_pg $PGBIN/pg_ctl -D "$PGDATA_DIR" -l "$RUNDIR/postgres.log" -w -s \
+		-o "-p $PGPORT -k $PGHOST -c listen_addresses='' -c log_min_messages=warning ${PG_EXTRA_OPTS:-}" start
+}
+
+# Stops the cluster if it runs.
+stop_cluster() {
+	if [ -f "$PGDATA_DIR/postmaster.pid" ]; then
+		as_pg $PGBIN/pg_ctl -D "$PGDATA_DIR" -m immediate -s stop || true
+	fi
+}
+
+# Starts the simulator on 127.0.0.1:$SIM_PORT and waits until it answers.
+start_simulator() {
+	stop_simulator
+	mkdir -p "$RUNDIR"
+	log "starting the Makini API simulator on 127.0.0.1:$SIM_PORT $*"
+	$PYTHON "$TOP/sql-tests/simulator.py" --port $SIM_PORT --pidfile "$RUNDIR/sim.pid" "$@" \
+		>"$RUNDIR/simulator.log" 2>&1 &
+	for _ in $(seq 1 600); do
+		grep -q "simulator ready" "$RUNDIR/simulator.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	log "the simulator did not start:"; cat "$RUNDIR/simulator.log" >&2; exit 1
+}
+
+# Stops the simulator if it runs.
+stop_simulator() {
+	if [ -f "$RUNDIR/sim.pid" ]; then
+		kill "$(cat "$RUNDIR/sim.pid")" 2>/dev/null || true
+		rm -f "$RUNDIR/sim.pid"
+	fi
+}
+
+# Stops everything this harness started.
+cleanup() {
+	stop_simulator
+	stop_cluster
+}
+
+# psql against the throwaway cluster.
+run_psql() {
+	$PGBIN/psql -X -v ON_ERROR_STOP=1 "$@"
+}
