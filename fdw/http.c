@@ -13,10 +13,12 @@
  * handle and returns it, so no error path can leak a handle or leave one
  * half-attached.  Its life:
  *
- *	 start ──► RUNNING ──(transfer done)──► retryable and budget left?
- *				  ▲								│yes			│no
- *				  └──(deadline)── BACKOFF ◄─────┘				▼
- *																DONE
+ *	 RUNNING   transfer in the multi handle; when it ends:
+ *			   aborted for an interrupt -> CHECK_FOR_INTERRUPTS(), else resend
+ *			   retryable, retries and max_retry_wait left -> BACKOFF
+ *			   otherwise -> DONE
+ *	 BACKOFF   handle detached until the deadline, then sent again: RUNNING
+ *	 DONE	   final response kept, handle returned to the connection
  *
  * Curl callbacks never raise errors (no longjmp through libcurl): they only
  * copy bytes into preallocated or non-throwing memory and set flags.  The

@@ -866,6 +866,26 @@ prefetch(MakiniScanState *st)
 }
 
 /*
+ * Waits for the request in flight.  A failure is reported here with the
+ * table's on_unreachable (the connection, shared by every table of the
+ * server, does not know it); NULL when the server is skipped.
+ */
+static MakiniResponse *
+wait_reply(MakiniScanState *st, bool item)
+{
+	MakiniResponse *resp = makini_request_wait(st->next_req, MAKINI_NO_RAISE);
+	MakiniReplyContext ctx;
+
+	if ((resp->status >= 200 && resp->status < 300) || (item && resp->status == 404))
+		return resp;
+	ctx.servername = st->topts->server.servername;
+	ctx.path = st->next_path;
+	ctx.request_id = resp->request_id;
+	makini_report_failure(resp, &ctx, st->topts->server.skip_unreachable);
+	return NULL;				/* skipped: a WARNING was given */
+}
+
+/*
  * Waits for the request in flight, parses it and makes it the current
  * page; then puts the following request on the wire, unless the query's
  * LIMIT is already covered.  Returns false when the scan is over.
@@ -876,13 +896,13 @@ advance_page(MakiniScanState *st)
 	MakiniResponse *resp;
 	MemoryContext old;
 	MemoryContext swap;
-	int			flags = list_nth_node(MakiniVariant, st->variants,
-									  st->next_variant)->item_key ? MAKINI_ALLOW_404 : MAKINI_RAISE;
+	bool		item = ((MakiniVariant *) list_nth(st->variants,
+												   st->next_variant))->item_key != NULL;
 
 	if (st->next_req == NULL)
 		return false;
 	old = MemoryContextSwitchTo(st->next_cxt);
-	resp = makini_request_wait(st->next_req, flags);
+	resp = wait_reply(st, item);
 	st->next_req = NULL;
 
 	/* the old page goes; the new one lives in what was next_cxt */
@@ -908,8 +928,7 @@ advance_page(MakiniScanState *st)
 		st->page = palloc0(sizeof(MakiniPage));
 	else
 		st->page = makini_parse_page(st->map, resp->body, resp->len,
-									 list_nth_node(MakiniVariant, st->variants,
-												   st->cur_variant)->item_key != NULL,
+									 item,
 									 &st->page_ctx);
 	resp->body = NULL;
 	MemoryContextSwitchTo(old);
