@@ -16,12 +16,16 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#include "executor/execAsync.h"
 #include "executor/executor.h"
+#include "executor/nodeAppend.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -118,9 +122,17 @@ typedef struct MakiniScanState
 
 	int64		rows_returned;
 	MakiniStats stats;
+
+	/* async scans under an Append */
+	bool		in_async;		/* rows asked for by the Append: never block */
+	bool		starved;		/* ... and the next page has not arrived */
+	int			timer_fd;		/* wakes the Append to drive transfers, or -1 */
+	MemoryContextCallback timer_cb;
 } MakiniScanState;
 
 PG_FUNCTION_INFO_V1(makini_fdw_handler);
+
+static void close_timer(void *arg);
 
 /* ------------------------------------------------------------------------
  * Planner
@@ -661,6 +673,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 										 ALLOCSET_DEFAULT_SIZES);
 	st->tuple_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw tuple",
 										  ALLOCSET_SMALL_SIZES);
+	st->timer_fd = -1;
 }
 
 /* Adds the variants of one evaluated IN list / key list element set. */
@@ -966,6 +979,12 @@ makiniIterateForeignScan(ForeignScanState *node)
 		start_scan(node, st);
 	while (st->page == NULL || st->row >= st->page->nrows)
 	{
+		if (st->in_async && !st->finished && st->next_req != NULL &&
+			!makini_request_poll(st->next_req))
+		{
+			st->starved = true; /* the Append will wait and ask again */
+			return slot;
+		}
 		if (st->finished || !advance_page(st))
 		{
 			st->finished = true;
@@ -1023,6 +1042,125 @@ makiniEndForeignScan(ForeignScanState *node)
 		makini_request_cancel(st->next_req);
 		st->next_req = NULL;
 	}
+	if (st != NULL)
+		close_timer(st);
+}
+
+/* ------------------------------------------------------------------------
+ * Async scans: under an Append over many servers, every scan's request is on
+ * the wire at once (they share one curl multi handle) and rows come from
+ * whichever page arrives first.  The Append waits on one descriptor per
+ * scan: a timerfd ticking every MAKINI_ASYNC_TICK_MS, after which the scan
+ * drives all transfers without blocking.  A tick rather than curl's sockets
+ * keeps the wait interruptible (the Append's wait set has no latch) and
+ * covers connects and retry backoffs alike.
+ * ------------------------------------------------------------------------
+ */
+#define MAKINI_ASYNC_TICK_MS	2
+
+/* Closes the scan's timer when its memory goes (end of query or error). */
+static void
+close_timer(void *arg)
+{
+	MakiniScanState *st = (MakiniScanState *) arg;
+
+	if (st->timer_fd >= 0)
+		close(st->timer_fd);
+	st->timer_fd = -1;
+}
+
+/* Arms the scan's timer for one tick, creating it on first use. */
+static int
+arm_timer(MakiniScanState *st)
+{
+	struct itimerspec its = {{0, 0}, {0, MAKINI_ASYNC_TICK_MS * 1000000L}};
+	uint64		expirations;
+
+	if (st->timer_fd < 0)
+	{
+		st->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (st->timer_fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("makini_fdw could not create a timer for an async scan: %m")));
+		st->timer_cb.func = close_timer;
+		st->timer_cb.arg = st;
+		MemoryContextRegisterResetCallback(st->scan_cxt, &st->timer_cb);
+	}
+	/* drain a past expiration, then arm */
+	if (read(st->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		elog(DEBUG1, "makini_fdw: reading the async timer failed: %m");
+	if (timerfd_settime(st->timer_fd, 0, &its, NULL) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("makini_fdw could not arm a timer for an async scan: %m")));
+	return st->timer_fd;
+}
+
+/*
+ * Gives the Append a row if one is ready, else leaves the request pending;
+ * the row goes through the node (local quals, projection).
+ */
+static void
+produce_async(AsyncRequest *areq)
+{
+	ForeignScanState *node = (ForeignScanState *) areq->requestee;
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+	TupleTableSlot *volatile result = NULL;
+
+	st->in_async = true;
+	st->starved = false;
+	PG_TRY();
+	{
+		result = areq->requestee->ExecProcNodeReal(areq->requestee);
+	}
+	PG_FINALLY();
+	{
+		st->in_async = false;
+	}
+	PG_END_TRY();
+
+	if (!TupIsNull(result))
+		ExecAsyncRequestDone(areq, result);
+	else if (st->starved)
+		ExecAsyncRequestPending(areq);
+	else
+		ExecAsyncRequestDone(areq, NULL);
+}
+
+/* IsForeignPathAsyncCapable: the server's (or table's) async_capable. */
+static bool
+makiniIsForeignPathAsyncCapable(ForeignPath *path)
+{
+	MakiniRelInfo *info = (MakiniRelInfo *) path->path.parent->fdw_private;
+
+	return info->topts->server.async_capable;
+}
+
+/* ForeignAsyncRequest: a row now, or pending. */
+static void
+makiniForeignAsyncRequest(AsyncRequest *areq)
+{
+	produce_async(areq);
+}
+
+/* ForeignAsyncConfigureWait: wake the Append at the next tick. */
+static void
+makiniForeignAsyncConfigureWait(AsyncRequest *areq)
+{
+	ForeignScanState *node = (ForeignScanState *) areq->requestee;
+	AppendState *requestor = (AppendState *) areq->requestor;
+
+	AddWaitEventToSet(requestor->as_eventset, WL_SOCKET_READABLE,
+					  arm_timer((MakiniScanState *) node->fdw_state), NULL, areq);
+}
+
+/* ForeignAsyncNotify: drive the transfers; a row if a page arrived. */
+static void
+makiniForeignAsyncNotify(AsyncRequest *areq)
+{
+	CHECK_FOR_INTERRUPTS();
+	produce_async(areq);
 }
 
 /* Text of a condition's value for EXPLAIN: the constant, else the expression. */
@@ -1120,5 +1258,9 @@ makini_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = makiniEndForeignScan;
 	routine->ExplainForeignScan = makiniExplainForeignScan;
 	routine->ImportForeignSchema = makiniImportForeignSchema;
+	routine->IsForeignPathAsyncCapable = makiniIsForeignPathAsyncCapable;
+	routine->ForeignAsyncRequest = makiniForeignAsyncRequest;
+	routine->ForeignAsyncConfigureWait = makiniForeignAsyncConfigureWait;
+	routine->ForeignAsyncNotify = makiniForeignAsyncNotify;
 	PG_RETURN_POINTER(routine);
 }
