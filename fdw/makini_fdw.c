@@ -19,6 +19,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -42,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/sampling.h"
 
 #include "makini_fdw.h"
 
@@ -294,7 +296,10 @@ remote_estimate(MakiniRelInfo *info, Oid userid)
 	ctx.path = path;
 	ctx.request_id = resp->request_id;
 	rel = table_open(topts->relid, NoLock);
-	map = makini_build_column_map(rel, topts, bms_make_singleton(-1));
+	/* no column needed: only records and rows are counted */
+	map = makini_build_column_map(rel, topts,
+								  bms_make_singleton(SelfItemPointerAttributeNumber -
+													 FirstLowInvalidHeapAttributeNumber));
 	table_close(rel, NoLock);
 	page = makini_parse_page(map, resp->body, resp->len, false, &ctx);
 	if (page->total >= 0)
@@ -625,6 +630,21 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
  * ------------------------------------------------------------------------
  */
 
+/* The scan's memory: variants, two pages (current, in flight), one row. */
+static void
+create_scan_contexts(MakiniScanState *st, MemoryContext parent)
+{
+	st->scan_cxt = AllocSetContextCreate(parent, "makini_fdw scan",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->page_cxt = AllocSetContextCreate(parent, "makini_fdw page",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->next_cxt = AllocSetContextCreate(parent, "makini_fdw page",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->tuple_cxt = AllocSetContextCreate(parent, "makini_fdw tuple",
+										  ALLOCSET_SMALL_SIZES);
+	st->timer_fd = -1;
+}
+
 /* BeginForeignScan: options, connection, column map, condition values. */
 static void
 makiniBeginForeignScan(ForeignScanState *node, int eflags)
@@ -640,6 +660,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	RangeTblEntry *rte;
 
 	node->fdw_state = st;
+	st->timer_fd = -1;
 	st->topts = makini_get_table_options(RelationGetRelid(rel));
 	st->conds = makini_conds_from_private(list_nth(fsplan->fdw_private, FdwScanPrivateConds));
 	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateSorts))
@@ -665,15 +686,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	st->map = makini_build_column_map(rel, st->topts, attrs);
 	st->cond_exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 
-	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw scan",
-										 ALLOCSET_DEFAULT_SIZES);
-	st->page_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw page",
-										 ALLOCSET_DEFAULT_SIZES);
-	st->next_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw page",
-										 ALLOCSET_DEFAULT_SIZES);
-	st->tuple_cxt = AllocSetContextCreate(estate->es_query_cxt, "makini_fdw tuple",
-										  ALLOCSET_SMALL_SIZES);
-	st->timer_fd = -1;
+	create_scan_contexts(st, estate->es_query_cxt);
 }
 
 /* Adds the variants of one evaluated IN list / key list element set. */
@@ -1047,6 +1060,107 @@ makiniEndForeignScan(ForeignScanState *node)
 }
 
 /* ------------------------------------------------------------------------
+ * ANALYZE: a sample of the rows, read through the same page loop.  The
+ * first MAKINI_ANALYZE_MAX_PAGES pages of MAKINI_MAX_PAGE_SIZE records are
+ * read; past them the row count is extrapolated from meta.total.
+ * ------------------------------------------------------------------------
+ */
+#define MAKINI_MAX_PAGE_SIZE		500
+#define MAKINI_ANALYZE_MAX_PAGES	200
+
+/* Reservoir-samples the rows of a foreign table for ANALYZE. */
+static int
+makini_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows,
+						   int targrows, double *totalrows,
+						   double *totaldeadrows)
+{
+	MakiniScanState *st = palloc0(sizeof(MakiniScanState));
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	MemoryContext caller = CurrentMemoryContext;
+	ReservoirStateData rstate;
+	double		seen = 0;
+	int64		records = 0;
+	int			nsampled = 0;
+	int			pages = 0;
+	double		skip = -1;
+
+	st->topts = makini_get_table_options(RelationGetRelid(rel));
+	st->conn = makini_get_connection(&st->topts->server,
+									 GetUserMapping(GetUserId(), GetForeignTable(RelationGetRelid(rel))->serverid));
+	st->map = makini_build_column_map(rel, st->topts, NULL);
+	st->per_page = MAKINI_MAX_PAGE_SIZE;
+	st->limit = -1;
+	create_scan_contexts(st, caller);
+	st->variants = list_make1(palloc0(sizeof(MakiniVariant)));
+	st->started = true;
+	start_request(st, 0, 1);
+	reservoir_init_selection_state(&rstate, targrows);
+
+	while (pages < MAKINI_ANALYZE_MAX_PAGES && advance_page(st))
+	{
+		pages++;
+		records += st->page->nrecords;
+		for (st->row = 0; st->row < st->page->nrows; st->row++)
+		{
+			int			slot = nsampled;
+
+			CHECK_FOR_INTERRUPTS();
+			if (nsampled >= targrows)
+			{
+				/* Vitter's algorithm: skip rows, then replace a random one */
+				if (skip < 0)
+					skip = reservoir_get_next_S(&rstate, seen, targrows);
+				if (skip-- > 0)
+				{
+					seen++;
+					continue;
+				}
+				slot = (int) (targrows * sampler_random_fract(&rstate.randstate));
+				heap_freetuple(rows[slot]);
+			}
+			MemoryContextReset(st->tuple_cxt);
+			MemoryContextSwitchTo(st->tuple_cxt);
+			makini_convert_row(st->map,
+							   &st->page->values[(Size) st->row * st->page->ncols],
+							   st->page->row_parent_keys[st->row],
+							   st->page->row_keys[st->row], values, nulls,
+							   &st->page_ctx);
+			MemoryContextSwitchTo(caller);
+			rows[slot] = heap_form_tuple(desc, values, nulls);
+			if (nsampled < targrows)
+				nsampled++;
+			seen++;
+		}
+	}
+	*totalrows = seen;
+	if (st->next_req != NULL && st->page != NULL && st->page->total > records && records > 0)
+		*totalrows = seen * st->page->total / records;
+	*totaldeadrows = 0;
+	if (st->next_req != NULL)
+		makini_request_cancel(st->next_req);
+	ereport(elevel,
+			(errmsg("\"%s\": %d pages of the Makini API read, %.0f rows seen, %d rows in sample, %.0f estimated total rows",
+					RelationGetRelationName(rel), pages, seen, nsampled, *totalrows)));
+	MemoryContextDelete(st->scan_cxt);
+	MemoryContextDelete(st->page_cxt);
+	MemoryContextDelete(st->next_cxt);
+	MemoryContextDelete(st->tuple_cxt);
+	return nsampled;
+}
+
+/* AnalyzeForeignTable: sample through the API. */
+static bool
+makiniAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+						  BlockNumber *totalpages)
+{
+	*func = makini_acquire_sample_rows;
+	*totalpages = 1;
+	return true;
+}
+
+/* ------------------------------------------------------------------------
  * Async scans: under an Append over many servers, every scan's request is on
  * the wire at once (they share one curl multi handle) and rows come from
  * whichever page arrives first.  The Append waits on one descriptor per
@@ -1258,6 +1372,7 @@ makini_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = makiniEndForeignScan;
 	routine->ExplainForeignScan = makiniExplainForeignScan;
 	routine->ImportForeignSchema = makiniImportForeignSchema;
+	routine->AnalyzeForeignTable = makiniAnalyzeForeignTable;
 	routine->IsForeignPathAsyncCapable = makiniIsForeignPathAsyncCapable;
 	routine->ForeignAsyncRequest = makiniForeignAsyncRequest;
 	routine->ForeignAsyncConfigureWait = makiniForeignAsyncConfigureWait;

@@ -85,3 +85,43 @@ SELECT count(DISTINCT connection) AS connections FROM plants.vendors;
 
 -- status of every server
 SELECT server, reachable FROM makini_connection_status() ORDER BY server;
+
+-- estimates: ANALYZE samples through the API; use_remote_estimate asks
+-- meta.total.  Either way the planner's row counts for typical filters are
+-- within 2x of the real counts.
+CREATE FUNCTION estimate_ratio(q text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+  plan json;
+  actual numeric;
+BEGIN
+  EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO plan;
+  EXECUTE 'SELECT count(*) FROM (' || q || ') s' INTO actual;
+  RETURN round((plan->0->'Plan'->>'Plan Rows')::numeric / greatest(actual, 1), 2);
+END $$;
+CREATE TEMP TABLE typical (q text);
+INSERT INTO typical VALUES
+  (format($q$SELECT * FROM %%s.purchase_orders WHERE vendor_key = %L$q$,
+          (SELECT vendor_key FROM truth_po GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1))),
+  ($q$SELECT * FROM %s.purchase_orders WHERE order_date >= '2026-01-01'$q$),
+  ($q$SELECT * FROM %s.purchase_orders WHERE order_date >= '2025-01-01' AND order_date < '2025-07-01'$q$),
+  (format($q$SELECT * FROM %%s.purchase_orders WHERE status_key = %L$q$,
+          (SELECT status_key FROM truth_po GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1))),
+  ($q$SELECT * FROM %s.purchase_orders$q$),
+  ($q$SELECT * FROM %s.purchase_order_lines$q$),
+  (format($q$SELECT * FROM %%s.purchase_order_lines WHERE vendor_key = %L$q$,
+          (SELECT vendor_key FROM truth_lines WHERE vendor_key IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)));
+-- after ANALYZE:
+ANALYZE erp.purchase_orders, erp.purchase_order_lines;
+SELECT regexp_replace(regexp_replace(q, '^SELECT \* FROM %s\.', ''), '''\d+''', '''...''') AS query,
+       estimate_ratio(format(q, 'erp')) BETWEEN 0.5 AND 2 AS within_2x
+FROM typical;
+-- with use_remote_estimate on tables that were never analyzed
+CREATE SCHEMA est;
+IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders, purchase_order_lines)
+  FROM SERVER plant_a INTO est;
+ALTER FOREIGN TABLE est.purchase_orders OPTIONS (ADD use_remote_estimate 'true');
+ALTER FOREIGN TABLE est.purchase_order_lines OPTIONS (ADD use_remote_estimate 'true');
+SELECT regexp_replace(regexp_replace(q, '^SELECT \* FROM %s\.', ''), '''\d+''', '''...''') AS query,
+       estimate_ratio(format(q, 'est')) BETWEEN 0.5 AND 2 AS within_2x
+FROM typical
+WHERE q NOT LIKE '%purchase_order_lines WHERE%';  -- not pushable: needs ANALYZE's statistics
