@@ -7,11 +7,11 @@ EXTENSION = makini_fdw
 DATA = fdw/makini_fdw--1.0.sql
 PGFILEDESC = "makini_fdw - foreign data wrapper for the Makini ERP API"
 
-REGRESS = setup options import scan lines types status multi
+REGRESS = setup options import scan lines types errors status pushdown multi
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK = -lcurl
+SHLIB_LINK = -lcurl -ldeflate
 
 # no LLVM bitcode: JIT inlining is not worth a clang dependency here
 override with_llvm = no

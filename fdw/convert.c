@@ -27,6 +27,7 @@
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -92,7 +93,7 @@ parse_field(MakiniColumn *col, const MakiniTableOptions *topts,
  * Builds the column map of a foreign table for one scan: every column's
  * field path and conversion; attrs_used (offset by
  * FirstLowInvalidHeapAttributeNumber, NULL for all) marks what the query
- * needs, and only those are converted.
+ * needs: only those get a slot in parsed rows, and are converted.
  */
 MakiniColumnMap *
 makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
@@ -106,6 +107,7 @@ makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
 	map->relname = pstrdup(RelationGetRelationName(rel));
 	map->ncols = tupdesc->natts;
 	map->cols = palloc0(sizeof(MakiniColumn) * Max(map->ncols, 1));
+	map->slot_cols = palloc(sizeof(int) * Max(map->ncols, 1));
 	map->expand = topts->expand ? pstrdup(topts->expand) : NULL;
 
 	for (int i = 0; i < tupdesc->natts; i++)
@@ -115,6 +117,7 @@ makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
 		Oid			infunc;
 
 		col->attnum = att->attnum;
+		col->slot = -1;
 		col->dropped = att->attisdropped;
 		if (col->dropped)
 			continue;
@@ -127,6 +130,11 @@ makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
 		col->needed = wholerow ||
 			bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber,
 						  attrs_used);
+		if (col->needed)
+		{
+			col->slot = map->nslots;
+			map->slot_cols[map->nslots++] = i;
+		}
 		col->conv = conv_kind(col->typid);
 		getTypeInputInfo(col->typid, &infunc, &col->ioparam);
 		fmgr_info(infunc, &col->infunc);
@@ -239,13 +247,13 @@ parse_iso_instant(const char *s, int len, TimestampTz *result)
 	return IS_VALID_TIMESTAMP(*result);
 }
 
-/* Text of a value as PostgreSQL sees it, converted to the database encoding. */
+/*
+ * Text of a value as PostgreSQL sees it: a NUL-terminated copy in the
+ * database encoding (values point into the reply and are not terminated).
+ */
 static char *
 value_cstring(MakiniValue *v)
 {
-	const char *s;
-	int			len;
-
 	switch (v->kind)
 	{
 		case MAKINI_VALUE_TRUE:
@@ -253,13 +261,21 @@ value_cstring(MakiniValue *v)
 		case MAKINI_VALUE_FALSE:
 			return "false";
 		default:
-			s = v->str;
-			len = v->len;
 			break;
 	}
 	if (GetDatabaseEncoding() == PG_UTF8)
-		return v->str;
-	return pg_any_to_server(s, len, PG_UTF8);
+		return pnstrdup(v->str, v->len);
+	return pg_any_to_server(pnstrdup(v->str, v->len), v->len, PG_UTF8);
+}
+
+/* A text value: straight from the reply when the database is UTF-8. */
+static Datum
+text_value(MakiniValue *v)
+{
+	if (GetDatabaseEncoding() == PG_UTF8 &&
+		v->kind != MAKINI_VALUE_TRUE && v->kind != MAKINI_VALUE_FALSE)
+		return PointerGetDatum(cstring_to_text_with_len(v->str, v->len));
+	return PointerGetDatum(cstring_to_text(value_cstring(v)));
 }
 
 /* Runs a column's input function on text. */
@@ -267,6 +283,47 @@ static Datum
 input_value(MakiniColumn *col, char *text)
 {
 	return InputFunctionCall(&col->infunc, text, col->ioparam, col->typmod);
+}
+
+/*
+ * Plain decimal text -- [-]digits[.digits], at most 18 digits -- as a
+ * numeric without numeric_in(): int64_div_fast_to_numeric() gives the same
+ * value with the same display scale, normalized the same way, so the same
+ * Datum.  Returns false for anything else (exponents, NaN, spaces, more
+ * digits), which the input function then reads.
+ */
+static bool
+fast_numeric(const char *s, int len, Datum *result)
+{
+	const char *p = s;
+	const char *end = s + len;
+	int64		val = 0;
+	int			ndigits = 0;
+	int			scale = 0;
+	bool		neg = false;
+
+	if (p < end && *p == '-')
+	{
+		neg = true;
+		p++;
+	}
+	if (p == end || *p < '0' || *p > '9')
+		return false;
+	for (; p < end && *p >= '0' && *p <= '9'; p++, ndigits++)
+		val = val * 10 + (*p - '0');
+	if (p < end && *p == '.')
+	{
+		p++;
+		if (p == end || *p < '0' || *p > '9')
+			return false;
+		for (; p < end && *p >= '0' && *p <= '9' && ndigits <= 18;
+			 p++, ndigits++, scale++)
+			val = val * 10 + (*p - '0');
+	}
+	if (p != end || ndigits > 18)
+		return false;
+	*result = NumericGetDatum(int64_div_fast_to_numeric(neg ? -val : val, scale));
+	return true;
 }
 
 /* A date-time value: the fast ISO path, else the input function. */
@@ -305,7 +362,7 @@ convert_value(MakiniColumn *col, MakiniValue *v, bool *isnull)
 {
 	*isnull = false;
 	if (col->conv == MAKINI_CONV_TEXT)
-		return PointerGetDatum(cstring_to_text(value_cstring(v)));
+		return text_value(v);
 	if ((v->kind == MAKINI_VALUE_STRING && v->len == 0) ||
 		(v->kind == MAKINI_VALUE_JSON && v->len == 2 && v->str[0] == '"'))
 	{
@@ -314,6 +371,17 @@ convert_value(MakiniColumn *col, MakiniValue *v, bool *isnull)
 	}
 	switch (col->conv)
 	{
+		case MAKINI_CONV_NUMERIC:
+			{
+				Datum		d;
+
+				/* a typmod needs numeric_in's rounding and checks */
+				if (col->typmod < 0 &&
+					(v->kind == MAKINI_VALUE_STRING || v->kind == MAKINI_VALUE_NUMBER) &&
+					fast_numeric(v->str, v->len, &d))
+					return d;
+			}
+			break;
 		case MAKINI_CONV_BOOL:
 			if (v->kind == MAKINI_VALUE_TRUE || v->kind == MAKINI_VALUE_FALSE)
 				return BoolGetDatum(v->kind == MAKINI_VALUE_TRUE);
@@ -358,51 +426,37 @@ report_bad_value(MakiniColumnMap *map, MakiniColumn *col, MakiniValue *v,
 				 const char *parent_key, const char *record_key,
 				 ErrorData *edata, const MakiniReplyContext *ctx)
 {
-	const char *key = record_key ? record_key : "(no key)";
-
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-			 errmsg("invalid value for column \"%s\" of foreign table \"%s\": \"%s\"",
-					col->attname, map->relname, value_for_message(v)),
-			 parent_key ?
-			 errdetail("Record \"%s\" of record \"%s\", field \"%s\": %s. Request: GET %s (server \"%s\", request id %s).",
-					   key, parent_key, col->field, edata->message,
-					   ctx->path, ctx->servername,
-					   ctx->request_id ? ctx->request_id : "unknown") :
-			 errdetail("Record \"%s\", field \"%s\": %s. Request: GET %s (server \"%s\", request id %s).",
-					   key, col->field, edata->message,
-					   ctx->path, ctx->servername,
-					   ctx->request_id ? ctx->request_id : "unknown"),
-			 errhint("Change the column's type (text accepts any value) or correct the record in the source system.")));
+	/* errors.c words it, as every failure of a reply */
+	makini_report_bad_value(ctx, map->relname, col->attname, col->field,
+							record_key, parent_key, value_for_message(v),
+							edata->message);
 }
 
 /*
- * Converts one parsed row into values/nulls of the scan tuple.  Columns the
- * query does not use are left NULL.  A conversion error is re-raised as
- * HV024 naming the column, the record key and the value.
+ * Converts one parsed row (one value per slot) into values/nulls of the
+ * scan tuple.  Columns the query does not use are left NULL.  A conversion
+ * error is re-raised as HV024 naming the column, the record key and the
+ * value.
  */
 void
 makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 				   const char *parent_key, const char *record_key,
 				   Datum *values, bool *nulls, const MakiniReplyContext *ctx)
 {
-	volatile int i = 0;
+	volatile int s = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
+	memset(values, 0, sizeof(Datum) * map->ncols);
+	memset(nulls, true, sizeof(bool) * map->ncols);
 	PG_TRY();
 	{
-		for (i = 0; i < map->ncols; i++)
+		for (s = 0; s < map->nslots; s++)
 		{
-			MakiniColumn *col = &map->cols[i];
-			MakiniValue *v = &rowvals[i];
+			int			i = map->slot_cols[s];
+			MakiniValue *v = &rowvals[s];
 
-			if (!col->needed || v->kind == MAKINI_VALUE_NULL)
-			{
-				values[i] = (Datum) 0;
-				nulls[i] = true;
-				continue;
-			}
-			values[i] = convert_value(col, v, &nulls[i]);
+			if (v->kind != MAKINI_VALUE_NULL)
+				values[i] = convert_value(&map->cols[i], v, &nulls[i]);
 		}
 	}
 	PG_CATCH();
@@ -417,8 +471,8 @@ makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 			edata->sqlerrcode == ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE)
 			PG_RE_THROW();
 		FlushErrorState();
-		report_bad_value(map, &map->cols[i], &rowvals[i], parent_key,
-						 record_key, edata, ctx);
+		report_bad_value(map, &map->cols[map->slot_cols[s]], &rowvals[s],
+						 parent_key, record_key, edata, ctx);
 	}
 	PG_END_TRY();
 }

@@ -377,7 +377,7 @@ failure_text(FailureKind kind, const MakiniResponse *resp,
 			break;
 		case FAIL_NOT_FOUND:
 			*message = psprintf("Makini server \"%s\" has no such resource", server);
-			*hint = pstrdup("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors').");
+			*hint = pstrdup("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors') and the server option url.");
 			break;
 		case FAIL_BAD_REQUEST:
 			if (eb->code != NULL && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
@@ -559,6 +559,40 @@ makini_check_deprecation(const MakiniResponse *resp,
 			 errdetail("The server will stop serving it on %s.", resp->sunset) :
 			 errdetail("The server has not said when it will stop serving it."),
 			 errhint("Set the server option api_version to a current version.")));
+}
+
+/*
+ * Raise HV024 for a value of a reply that its column's type does not
+ * accept (convert.c): the message names the column, the table and the
+ * value; the detail the record (and its parent record, for a row of an
+ * expand table), the field and why the type refused it, then the request.
+ */
+void
+makini_report_bad_value(const MakiniReplyContext *ctx, const char *relname,
+						const char *attname, const char *field,
+						const char *record_key, const char *parent_key,
+						const char *value, const char *reason)
+{
+	StringInfoData detail;
+
+	initStringInfo(&detail);
+	appendStringInfo(&detail, "Record \"%s\"", record_key ? record_key : "(no key)");
+	if (parent_key != NULL)
+		appendStringInfo(&detail, " of record \"%s\"", parent_key);
+	appendStringInfo(&detail, ", field \"%s\": %s\n", field, reason);
+	appendStringInfo(&detail, "Request: GET %s (server \"%s\"", ctx->path,
+					 ctx->servername);
+	if (ctx->request_id != NULL)
+		appendStringInfo(&detail, ", request id %s", ctx->request_id);
+	appendStringInfoChar(&detail, ')');
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for column \"%s\" of foreign table \"%s\": \"%s\"",
+					attname, relname, value),
+			 errdetail_internal("%s", detail.data),
+			 errhint("Change the column's type (text accepts any value) or correct the record in the source system.")));
+	pg_unreachable();
 }
 
 /*

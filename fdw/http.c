@@ -25,15 +25,25 @@
  * token appears only in the Authorization header: it is never logged, and
  * redirects are never followed, so it goes only to base URL + path.
  *
+ * Replies are asked for gzip-compressed, but curl does not decode them: its
+ * streaming zlib inflate took a quarter of a scan's time.  A finished body
+ * is decoded in one pass by libdeflate (2-3x faster) into a buffer of the
+ * size the gzip trailer announces; the result is what curl would have
+ * delivered, and a body that does not decode fails the attempt as curl
+ * would (CURLE_BAD_CONTENT_ENCODING).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <curl/curl.h>
+#include <libdeflate.h>
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -53,6 +63,7 @@
 #define MAKINI_BACKOFF_BASE_MS	500
 #define MAKINI_BACKOFF_CAP_MS	30000
 #define MAKINI_BODY_INITIAL		16384
+#define MAKINI_MAX_RATIO_GUESS	64	/* first guess of decoded / encoded size */
 
 /* reference-counted header list: requests in flight outlive a rebuild */
 typedef struct MakiniHeaders
@@ -93,6 +104,7 @@ typedef struct MakiniCaptured
 	char		api_version[64];
 	char		deprecation[64];
 	char		sunset[64];
+	char		content_encoding[64];
 } MakiniCaptured;
 
 struct MakiniRequest
@@ -146,12 +158,14 @@ static const struct
 	{"X-Api-Version", offsetof(MakiniCaptured, api_version), sizeof(((MakiniCaptured *) 0)->api_version)},
 	{"Deprecation", offsetof(MakiniCaptured, deprecation), sizeof(((MakiniCaptured *) 0)->deprecation)},
 	{"Sunset", offsetof(MakiniCaptured, sunset), sizeof(((MakiniCaptured *) 0)->sunset)},
+	{"Content-Encoding", offsetof(MakiniCaptured, content_encoding), sizeof(((MakiniCaptured *) 0)->content_encoding)},
 };
 
 static CURLM *makini_multi = NULL;
 static CURLSH *makini_share = NULL;
 static int	makini_running = 0; /* transfers running after the last perform */
 static HTAB *ConnectionHash = NULL;
+static struct libdeflate_decompressor *makini_inflater = NULL;
 static MakiniStats dummy_stats;
 
 #define MAKINI_SETOPT(easy, opt, val) \
@@ -483,6 +497,14 @@ write_body(char *data, size_t size, size_t nmemb, void *userdata)
 	{
 		size_t		newcap = Max(req->body_cap * 2, MAKINI_BODY_INITIAL);
 		char	   *newbuf;
+		curl_off_t	announced = -1;
+
+		/* the first time, make room for the whole announced body */
+		if (req->body == NULL &&
+			curl_easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+							  &announced) == CURLE_OK &&
+			announced > 0 && announced < MaxAllocSize)
+			newcap = Max(newcap, (size_t) announced + 1);
 
 		while (newcap < req->body_len + n + 1)
 			newcap *= 2;
@@ -559,15 +581,19 @@ capture_header(char *buffer, size_t size, size_t nitems, void *userdata)
 }
 
 /*
- * Progress callback: abort the transfer when an interrupt (cancel,
- * statement_timeout, terminate) is pending and may be processed now; the
- * caller then runs CHECK_FOR_INTERRUPTS(), which raises it.
+ * Progress callback: abort the transfer when a cancel (pg_cancel_backend,
+ * statement_timeout, Ctrl-C) or a termination is pending and may be
+ * processed now; the caller then runs CHECK_FOR_INTERRUPTS(), which raises
+ * it.  Other interrupts (a ProcSignalBarrier, a memory context dump) are
+ * served by the wait loop's CHECK_FOR_INTERRUPTS() without costing the
+ * transfer: aborting for them would only send the request again.
  */
 static int
 check_interrupts(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 				 curl_off_t ultotal, curl_off_t ulnow)
 {
-	return INTERRUPTS_PENDING_CONDITION() && INTERRUPTS_CAN_BE_PROCESSED();
+	return INTERRUPTS_PENDING_CONDITION() && INTERRUPTS_CAN_BE_PROCESSED() &&
+		(QueryCancelPending || ProcDiePending);
 }
 
 /* ------------------------------------------------------------------------
@@ -655,6 +681,7 @@ request_setup(MakiniRequest *req, const char *url)
 	MAKINI_SETOPT(easy, CURLOPT_HTTPGET, 1L);
 	MAKINI_SETOPT(easy, CURLOPT_HTTPHEADER, req->headers->list);
 	MAKINI_SETOPT(easy, CURLOPT_ACCEPT_ENCODING, "gzip");
+	MAKINI_SETOPT(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);	/* decode_body() */
 	MAKINI_SETOPT(easy, CURLOPT_CONNECTTIMEOUT, (long) opts->connect_timeout);
 	MAKINI_SETOPT(easy, CURLOPT_TIMEOUT, (long) opts->request_timeout);
 	MAKINI_SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
@@ -779,24 +806,156 @@ retry_after_ms(const char *value)
 
 /*
  * How long to wait before the next retry: exponential backoff with full
- * jitter, at least what Retry-After asks; -1 when retries are exhausted or
- * the wait would exceed max_retry_wait.
+ * jitter, cut to what is left of max_retry_wait, and at least what
+ * Retry-After asks; -1 when the retries are used up or Retry-After asks
+ * for more than is left.  The jitter alone never ends the retries (it is
+ * cut instead), so max_retries are made whenever the server does not ask
+ * for longer waits than max_retry_wait allows.
  */
 static long
 backoff_ms(MakiniRequest *req, const MakiniResponse *resp)
 {
 	long		ceiling;
 	long		delay;
+	long		asked = retry_after_ms(resp->retry_after);
+	long		left = Max(req->max_retry_wait_ms - req->waited_ms, 0L);
 
-	if (req->retries >= req->max_retries)
+	if (req->retries >= req->max_retries || asked > left)
 		return -1;
 	ceiling = MAKINI_BACKOFF_BASE_MS << Min(req->retries, 16);
 	ceiling = Min(ceiling, MAKINI_BACKOFF_CAP_MS);
 	delay = (long) (pg_prng_double(&pg_global_prng_state) * ceiling);
-	delay = Max(delay, retry_after_ms(resp->retry_after));
-	if (req->waited_ms + delay > req->max_retry_wait_ms)
-		return -1;
+	delay = Min(delay, left);
+	delay = Max(delay, asked);
 	return delay;
+}
+
+/*
+ * Fail the attempt that just finished as curl fails a body it cannot
+ * decode.
+ */
+static void
+decode_failed(MakiniRequest *req, const char *why)
+{
+	req->result = CURLE_BAD_CONTENT_ENCODING;
+	snprintf(req->errbuf, CURL_ERROR_SIZE,
+			 "Error while processing content unencoding: %s", why);
+}
+
+/*
+ * Decode the body of the attempt that just finished as its Content-Encoding
+ * says (gzip, possibly several members, or deflate), in one pass with
+ * libdeflate, into a NUL-terminated buffer in the request's context.  The
+ * first guess of the size is the gzip trailer's (bounded by
+ * MAKINI_MAX_RATIO_GUESS times the encoded size); the buffer doubles while
+ * it is too small, up to MaxAllocSize.  On failure the attempt fails as
+ * curl would have failed it.
+ */
+static void
+decode_body(MakiniRequest *req)
+{
+	const char *enc = req->hdr.content_encoding;
+	const char *in = req->body;
+	size_t		in_len = req->body_len;
+	bool		gzip;
+	size_t		cap;
+	char	   *out = NULL;
+	size_t		out_len = 0;
+	enum libdeflate_result rc = LIBDEFLATE_BAD_DATA;
+
+	if (enc[0] == '\0' || pg_strcasecmp(enc, "identity") == 0 || in_len == 0)
+		return;
+	gzip = pg_strcasecmp(enc, "gzip") == 0 || pg_strcasecmp(enc, "x-gzip") == 0;
+	if (!gzip && pg_strcasecmp(enc, "deflate") != 0)
+	{
+		decode_failed(req, "unrecognized content encoding type");
+		return;
+	}
+	if (makini_inflater == NULL)
+	{
+		makini_inflater = libdeflate_alloc_decompressor();
+		if (makini_inflater == NULL)
+		{
+			req->result = CURLE_WRITE_ERROR;
+			req->body_failed = req->body_oom = true;
+			return;
+		}
+	}
+
+	cap = Min(in_len, MaxAllocSize / MAKINI_MAX_RATIO_GUESS) * MAKINI_MAX_RATIO_GUESS;
+	if (gzip && in_len >= 18)
+	{
+		const unsigned char *t = (const unsigned char *) in + in_len - 4;
+		size_t		isize = (size_t) t[0] | ((size_t) t[1] << 8) |
+			((size_t) t[2] << 16) | ((size_t) t[3] << 24);
+
+		cap = Min(cap, isize + 1);
+	}
+	cap = Min(Max(cap, 64), MaxAllocSize);
+
+	for (;;)
+	{
+		size_t		in_pos = 0;
+		int			members = 0;
+
+		out = MemoryContextAllocExtended(req->cxt, cap,
+										 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (out == NULL)
+		{
+			req->result = CURLE_WRITE_ERROR;
+			req->body_failed = req->body_oom = true;
+			return;
+		}
+		out_len = 0;
+		do
+		{
+			size_t		used = 0;
+			size_t		produced = 0;
+
+			/* leave room for the terminating NUL */
+			if (gzip)
+				rc = libdeflate_gzip_decompress_ex(makini_inflater,
+												   in + in_pos, in_len - in_pos,
+												   out + out_len, cap - 1 - out_len,
+												   &used, &produced);
+			else
+				rc = libdeflate_zlib_decompress_ex(makini_inflater,
+												   in + in_pos, in_len - in_pos,
+												   out + out_len, cap - 1 - out_len,
+												   &used, &produced);
+			if (rc == LIBDEFLATE_SUCCESS)
+			{
+				members++;
+				in_pos += used;
+				out_len += produced;
+			}
+		} while (rc == LIBDEFLATE_SUCCESS && gzip && in_pos < in_len);
+
+		/* bytes after a complete member are ignored, as curl ignores them */
+		if (rc == LIBDEFLATE_BAD_DATA && members > 0)
+			rc = LIBDEFLATE_SUCCESS;
+		if (rc != LIBDEFLATE_INSUFFICIENT_SPACE)
+			break;
+		pfree(out);
+		if (cap >= MaxAllocSize)
+		{
+			req->result = CURLE_WRITE_ERROR;
+			req->body_failed = true;	/* "exceeds 1 GB" */
+			return;
+		}
+		cap = Min(cap * 2, MaxAllocSize);
+	}
+	if (rc != LIBDEFLATE_SUCCESS)
+	{
+		pfree(out);
+		decode_failed(req, gzip ? "invalid gzip data" : "invalid deflate data");
+		return;
+	}
+	out[out_len] = '\0';
+	pfree(req->body);
+	req->body = out;
+	req->body_len = out_len;
+	req->body_cap = cap;
 }
 
 /*
@@ -812,6 +971,8 @@ request_make_response(MakiniRequest *req)
 	MakiniResponse *resp = palloc0(sizeof(MakiniResponse));
 	MakiniCaptured *hdr = &req->hdr;
 
+	if (req->result == CURLE_OK)
+		decode_body(req);
 	resp->curl_code = req->result;
 	if (req->result == CURLE_OK)
 		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -999,6 +1160,9 @@ makini_request_wait(MakiniRequest *req, int flags)
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
+		/* as WL_EXIT_ON_PM_DEATH, also while curl waits on sockets */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
 		if (makini_request_poll(req))
 			break;
 		request_sleep(req);
@@ -1020,6 +1184,42 @@ makini_request_wait(MakiniRequest *req, int flags)
 		return NULL;
 	elog(ERROR, "makini_fdw: failure of GET %s was not reported", req->path);
 	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Wait, interruptibly, until the reply to the request's current attempt has
+ * arrived in full -- not yet decoded nor judged -- or the request is over.
+ * True if that reply is a complete 2xx: its connection is free again, and
+ * another request can go out on it while the caller decodes and parses
+ * this one (makini_request_wait then finishes it).
+ */
+bool
+makini_request_wait_arrival(MakiniRequest *req)
+{
+	for (;;)
+	{
+		long		status = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		/* as in makini_request_wait */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
+		if (req->state == REQ_DONE)
+			return req->resp->curl_code == CURLE_OK &&
+				req->resp->status >= 200 && req->resp->status < 300;
+		if (req->state != REQ_RUNNING)
+			return false;
+		if (!req->transfer_done)
+			multi_drive();
+		if (req->transfer_done)
+		{
+			if (req->result != CURLE_OK)
+				return false;
+			curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+			return status >= 200 && status < 300;
+		}
+		request_sleep(req);
+	}
 }
 
 /*

@@ -39,6 +39,7 @@
 #include "optimizer/restrictinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -48,6 +49,8 @@
 #include "makini_fdw.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
 
 /* cost of one HTTP request (a round trip to an API in front of an ERP) */
 #define MAKINI_REQUEST_COST		100.0
@@ -62,11 +65,15 @@ PG_MODULE_MAGIC;
 /* rows returned between two non-blocking polls of the request in flight */
 #define MAKINI_POLL_EVERY		256
 
+/* memory kept for a page: this much a record, between 1 and 8 MB */
+#define MAKINI_PAGE_BYTES_PER_RECORD	(16 * 1024)
+
 /* planner state of a foreign table */
 typedef struct MakiniRelInfo
 {
 	MakiniTableOptions *topts;
 	List	   *conds;			/* MakiniCond of pushable restrictions */
+	List	   *cond_clauses;	/* their RestrictInfos */
 	Bitmapset  *attrs_used;
 	double		records;		/* records the pushed filters let through */
 	double		expansion;		/* rows per record */
@@ -122,7 +129,17 @@ typedef struct MakiniScanState
 	int			next_pageno;
 	char	   *next_path;
 
+	/* the request after next, sent before the next page is parsed */
+	bool		speculate;		/* this scan may (no LIMIT, not ANALYZE) */
+	MakiniRequest *spec_req;	/* in flight, or NULL */
+	int			spec_variant;
+	int			spec_pageno;
+	char	   *spec_path;
+	MemoryContext spec_cxt;		/* created on first use */
+
 	int64		rows_returned;
+	bool		followed;		/* the request after the current page was
+								 * considered (the LIMIT may hold it back) */
 	MakiniStats stats;
 
 	/* async scans under an Append */
@@ -151,12 +168,11 @@ copy_cond(const MakiniCond *c)
 	return copy;
 }
 
-/* Records the pushable restrictions of the table. */
+/* Records the pushable restrictions of the table, and their clauses. */
 static void
 collect_conds(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 {
 	ListCell   *lc;
-	bool		have_in_list = false;
 
 	foreach(lc, baserel->baserestrictinfo)
 	{
@@ -165,24 +181,23 @@ collect_conds(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 
 		if (!makini_pushable_cond(root, baserel, info->topts, ri->clause, &cond))
 			continue;
-		/* one list of requests per scan: a second IN list stays local */
-		if (cond.in_list && have_in_list)
-			continue;
-		have_in_list |= cond.in_list;
 		info->conds = lappend(info->conds, copy_cond(&cond));
+		info->cond_clauses = lappend(info->cond_clauses, ri);
 	}
 }
 
 /*
  * The conditions a scan sends: a key lookup replaces every filter (the item
- * endpoint takes none); otherwise one filter per field and operator (the
- * API keeps only the last of a repeated key).
+ * endpoint takes none); otherwise the first condition of each filter
+ * parameter (the API keeps only the last of a repeated one, see
+ * makini_cond_slots) and one IN list (each makes one request per value).
  */
 static List *
 effective_conds(List *conds)
 {
 	List	   *result = NIL;
 	ListCell   *lc;
+	bool		have_in_list = false;
 
 	foreach(lc, conds)
 	{
@@ -195,17 +210,19 @@ effective_conds(List *conds)
 	{
 		MakiniCond *c = (MakiniCond *) lfirst(lc);
 		ListCell   *lc2;
-		bool		dup = false;
+		bool		clash = (c->in_list && have_in_list);
 
 		foreach(lc2, result)
 		{
 			MakiniCond *o = (MakiniCond *) lfirst(lc2);
 
-			dup |= (strcmp(o->field, c->field) == 0 &&
-					(o->op == c->op || o->op == MAKINI_OP_EQ || c->op == MAKINI_OP_EQ));
+			clash |= (strcmp(o->field, c->field) == 0 &&
+					  (makini_cond_slots(o) & makini_cond_slots(c)) != 0);
 		}
-		if (!dup)
-			result = lappend(result, c);
+		if (clash)
+			continue;
+		have_in_list |= c->in_list;
+		result = lappend(result, c);
 	}
 	return result;
 }
@@ -238,44 +255,38 @@ variant_count(List *conds)
 	return 1;
 }
 
-/* Filters of the conditions whose value is a constant (for estimates). */
+/*
+ * Filters of the sent conditions whose value is a constant (for estimates),
+ * and in *sent those conditions.
+ */
 static List *
-constant_filters(List *conds)
+constant_filters(List *conds, List **sent)
 {
 	List	   *filters = NIL;
 	ListCell   *lc;
 
-	foreach(lc, conds)
+	*sent = NIL;
+	foreach(lc, effective_conds(conds))
 	{
 		MakiniCond *c = (MakiniCond *) lfirst(lc);
-		MakiniFilter *f;
-		Const	   *k;
-		char	   *value;
+		Const	   *k = (Const *) c->expr;
 
-		if (c->in_list || c->key_lookup || !IsA(c->expr, Const))
-			continue;
-		k = (Const *) c->expr;
-		if (k->constisnull ||
-			(value = makini_render_value(k->constvalue, k->consttype, c->form)) == NULL)
-			continue;
-		f = palloc0(sizeof(MakiniFilter));
-		f->field = c->field;
-		f->op = makini_op_name(c->op);
-		f->value = value;
-		filters = lappend(filters, f);
+		if (!c->in_list && !c->key_lookup && IsA(k, Const) && !k->constisnull &&
+			makini_cond_filters(c, k->constvalue, k->consttype, &filters))
+			*sent = lappend(*sent, c);
 	}
 	return filters;
 }
 
 /*
- * use_remote_estimate: ask the API how many records the constant filters
- * match (meta.total) and, for an expand table, how many rows a record
- * gives, from a small first page.
+ * Asks the API how many records match filters (meta.total, -1 if it does
+ * not say) with a small first page; for an expand table, also how many rows
+ * a record gives (*expansion, left alone if the page has no record).
  */
-static void
-remote_estimate(MakiniRelInfo *info, Oid userid)
+static double
+remote_count(MakiniTableOptions *topts, Oid userid, List *filters,
+			 double *expansion)
 {
-	MakiniTableOptions *topts = info->topts;
 	ForeignServer *server = GetForeignServer(GetForeignTable(topts->relid)->serverid);
 	UserMapping *um = GetUserMapping(userid, server->serverid);
 	MakiniConnection *conn = makini_get_connection(&topts->server, um);
@@ -287,11 +298,11 @@ remote_estimate(MakiniRelInfo *info, Oid userid)
 	Relation	rel;
 	MakiniColumnMap *map;
 
-	path = makini_build_path(topts->resource, NULL, constant_filters(info->conds),
-							 NIL, topts->expand ? 20 : 1, 1, false);
+	path = makini_build_path(topts->resource, NULL, filters, NIL,
+							 topts->expand ? 20 : 1, 1, false);
 	resp = makini_http_get(conn, path, &stats, MAKINI_RAISE);
 	if (resp == NULL)
-		return;					/* unreachable and skipped */
+		return -1;				/* unreachable and skipped */
 	ctx.servername = topts->server.servername;
 	ctx.path = path;
 	ctx.request_id = resp->request_id;
@@ -302,18 +313,56 @@ remote_estimate(MakiniRelInfo *info, Oid userid)
 													 FirstLowInvalidHeapAttributeNumber));
 	table_close(rel, NoLock);
 	page = makini_parse_page(map, resp->body, resp->len, false, &ctx);
-	if (page->total >= 0)
-		info->records = page->total;
 	if (topts->expand && page->nrecords > 0)
-		info->expansion = (double) page->nrows / page->nrecords;
+		*expansion = (double) page->nrows / page->nrecords;
+	return page->total;
 }
 
-/* GetForeignRelSize: conditions, columns used, row estimate. */
+/*
+ * use_remote_estimate: the records the constant filters let through, from
+ * the API, times the selectivity of the pushed conditions it was not asked
+ * about (IN lists, parameters, clashing filters); the table's size, if not
+ * analyzed, from an unfiltered request.  False if the API gave no count.
+ */
+static bool
+remote_estimate(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info,
+				Oid userid)
+{
+	List	   *sent;
+	List	   *filters = constant_filters(info->conds, &sent);
+	double		total = remote_count(info->topts, userid, filters, &info->expansion);
+	List	   *unsent = NIL;
+	ListCell   *lc1,
+			   *lc2;
+
+	if (total < 0)
+		return false;
+	if (baserel->tuples <= 0)
+	{
+		double		all = (filters == NIL) ? total :
+			remote_count(info->topts, userid, NIL, &info->expansion);
+
+		baserel->tuples = Max(all, total) * info->expansion;
+	}
+	forboth(lc1, info->conds, lc2, info->cond_clauses)
+	{
+		if (!list_member_ptr(sent, lfirst(lc1)))
+			unsent = lappend(unsent, lfirst(lc2));
+	}
+	info->records = total * clauselist_selectivity(root, unsent, baserel->relid,
+												   JOIN_INNER, NULL);
+	return true;
+}
+
+/*
+ * GetForeignRelSize: conditions, columns used, row estimate.  The table's
+ * size (baserel->tuples, which also sizes parameterized paths) is its
+ * analyzed size, the API's count with use_remote_estimate, else a default.
+ */
 static void
 makiniGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	MakiniRelInfo *info = palloc0(sizeof(MakiniRelInfo));
-	List	   *pushed_clauses = NIL;
 	ListCell   *lc;
 	Selectivity remote_sel;
 	Selectivity all_sel;
@@ -327,27 +376,21 @@ makiniGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntable
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &info->attrs_used);
 	foreach(lc, baserel->baserestrictinfo)
-	{
-		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		MakiniCond	c;
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+					   baserel->relid, &info->attrs_used);
 
-		pull_varattnos((Node *) ri->clause, baserel->relid, &info->attrs_used);
-		if (makini_pushable_cond(root, baserel, info->topts, ri->clause, &c))
-			pushed_clauses = lappend(pushed_clauses, ri);
-	}
-
-	/* records before filtering: analyzed size, else a default */
-	info->records = baserel->tuples > 0 ? baserel->tuples / info->expansion :
-		MAKINI_DEFAULT_RECORDS;
-	remote_sel = clauselist_selectivity(root, pushed_clauses, baserel->relid,
+	remote_sel = clauselist_selectivity(root, info->cond_clauses, baserel->relid,
 										JOIN_INNER, NULL);
 	all_sel = clauselist_selectivity(root, baserel->baserestrictinfo,
 									 baserel->relid, JOIN_INNER, NULL);
-	info->records *= remote_sel;
-
 	userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
-	if (info->topts->server.use_remote_estimate)
-		remote_estimate(info, userid);
+	if (!info->topts->server.use_remote_estimate ||
+		!remote_estimate(root, baserel, info, userid))
+	{
+		if (baserel->tuples <= 0)
+			baserel->tuples = MAKINI_DEFAULT_RECORDS * info->expansion;
+		info->records = baserel->tuples / info->expansion * remote_sel;
+	}
 
 	baserel->rows = clamp_row_est(info->records * info->expansion *
 								  (remote_sel > 0 ? all_sel / remote_sel : all_sel));
@@ -383,10 +426,13 @@ em_expr_for_rel(EquivalenceClass *ec, RelOptInfo *rel)
 }
 
 /*
- * The API sorts like PostgreSQL only for instants (timestamptz columns) and
- * only where no NULL can reach the result: the column must carry a pushed
- * condition (strict, and rechecked locally).  Returns the sort fields of
- * the query's ORDER BY, or NIL when it cannot be pushed.
+ * The API sorts like PostgreSQL only for instants (timestamptz columns),
+ * and puts NULLs last in both directions: a NULLS FIRST key (DESC by
+ * default) is pushed only where no NULL can reach the result, i.e. the
+ * field carries a pushed date-time condition (strict, and rechecked
+ * locally; a text column of the field may hold "" where this one is NULL).
+ * Returns the sort fields of the query's ORDER BY, or NIL when it cannot be
+ * pushed.
  */
 static List *
 pushable_sorts(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
@@ -407,8 +453,13 @@ pushable_sorts(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 			(field = makini_sortable_field(baserel, info->topts, em_expr)) == NULL)
 			return NIL;
 		foreach(lc2, info->conds)
-			nonnull |= strcmp(((MakiniCond *) lfirst(lc2))->field, field) == 0;
-		if (!nonnull)
+		{
+			MakiniCond *c = (MakiniCond *) lfirst(lc2);
+
+			/* a date-time condition: on a timestamptz column of the field */
+			nonnull |= (c->form != MAKINI_FORM_TEXT && strcmp(c->field, field) == 0);
+		}
+		if (pk->pk_nulls_first && !nonnull)
 			return NIL;
 		s = palloc0(sizeof(MakiniSort));
 		s->field = field;
@@ -481,7 +532,11 @@ pushable_join_clauses(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *inf
 	return clauses;
 }
 
-/* Adds one parameterized path per pushable join clause. */
+/*
+ * Adds one parameterized path per pushable join clause: the outer row's
+ * value is sent as a filter (or a key lookup), one small request per outer
+ * row, costed as such so that the planner weighs it against one scan.
+ */
 static void
 add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 {
@@ -510,7 +565,10 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *i
 	}
 }
 
-/* GetForeignPaths: the plain scan, a sorted one, parameterized ones. */
+/*
+ * GetForeignPaths: the plain scan, a sorted one, parameterized ones.  Paths
+ * of a table referenced laterally are parameterized by what it references.
+ */
 static void
 makiniGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
@@ -526,14 +584,16 @@ makiniGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid
 	scan_cost(info, info->records, variants, baserel->rows, &startup, &total);
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-									 startup, total, NIL, NULL, NULL, NIL));
+									 startup, total, NIL,
+									 baserel->lateral_relids, NULL, NIL));
 
 	sorts = (variants == 1) ? pushable_sorts(root, baserel, info) : NIL;
 	if (sorts != NIL)
 		add_path(baserel, (Path *)
 				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 										 startup, total, root->query_pathkeys,
-										 NULL, NULL, list_make1(sorts)));
+										 baserel->lateral_relids, NULL,
+										 list_make1(sorts)));
 	add_parameterized_paths(root, baserel, info);
 }
 
@@ -630,16 +690,33 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
  * ------------------------------------------------------------------------
  */
 
+/*
+ * The memory of one page: its reply, encoded and decoded, and its parsed
+ * rows, reset for every page.  A generation context whose keeper block
+ * holds a whole page keeps that memory across resets, where an aset.c
+ * context hands its multi-megabyte chunks back to malloc, and malloc back
+ * to the kernel: every page then paid for page faults on fresh memory (a
+ * quarter of a scan's time on a VM).  The keeper is sized for st->per_page
+ * records; a bigger page still fits, with fresh memory for the excess.
+ */
+static MemoryContext
+create_page_context(MakiniScanState *st, MemoryContext parent)
+{
+	Size		keeper = (Size) Max(st->per_page, 1) * MAKINI_PAGE_BYTES_PER_RECORD;
+
+	keeper = Min(Max(keeper, 1024 * 1024), 8 * 1024 * 1024);
+	return GenerationContextCreate(parent, "makini_fdw page", keeper,
+								   1024 * 1024, 64 * 1024 * 1024);
+}
+
 /* The scan's memory: variants, two pages (current, in flight), one row. */
 static void
 create_scan_contexts(MakiniScanState *st, MemoryContext parent)
 {
 	st->scan_cxt = AllocSetContextCreate(parent, "makini_fdw scan",
 										 ALLOCSET_DEFAULT_SIZES);
-	st->page_cxt = AllocSetContextCreate(parent, "makini_fdw page",
-										 ALLOCSET_DEFAULT_SIZES);
-	st->next_cxt = AllocSetContextCreate(parent, "makini_fdw page",
-										 ALLOCSET_DEFAULT_SIZES);
+	st->page_cxt = create_page_context(st, parent);
+	st->next_cxt = create_page_context(st, parent);
 	st->tuple_cxt = AllocSetContextCreate(parent, "makini_fdw tuple",
 										  ALLOCSET_SMALL_SIZES);
 	st->timer_fd = -1;
@@ -673,6 +750,10 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	}
 	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAttrs))
 		attrs = bms_add_member(attrs, lfirst_int(lc) - FirstLowInvalidHeapAttributeNumber);
+	/* no column at all (count(*)): a set naming none, as NULL means all */
+	if (attrs == NULL)
+		attrs = bms_make_singleton(SelfItemPointerAttributeNumber -
+								   FirstLowInvalidHeapAttributeNumber);
 	st->per_page = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePerPage));
 	st->limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
 
@@ -689,44 +770,37 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	create_scan_contexts(st, estate->es_query_cxt);
 }
 
-/* Adds the variants of one evaluated IN list / key list element set. */
+/*
+ * Multiplies the variants by the values of an evaluated IN list or key
+ * condition: one request sequence per value.  A key with a "/" cannot be a
+ * path segment: it is sent as filter[key].  Returns the variants unchanged,
+ * clearing *sent, if a value cannot be sent (the local qual decides alone).
+ */
 static List *
-expand_variants(List *variants, MakiniCond *c, Datum value, Oid type)
+expand_variants(List *variants, MakiniCond *c, Datum value, Oid type,
+				bool *sent)
 {
 	List	   *result = NIL;
-	List	   *values = NIL;
+	List	   *values;
 	ListCell   *lc;
 
 	if (c->in_list)
 	{
-		ArrayType  *arr = DatumGetArrayTypeP(value);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
-		get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
-		deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign,
-						  &elems, &nulls, &n);
-		for (int i = 0; i < n; i++)
+		if (!makini_in_list_values(value, &values))
 		{
-			if (nulls[i])
-				continue;
-			values = list_append_unique(values,
-										makeString(makini_render_value(elems[i],
-																	   ARR_ELEMTYPE(arr),
-																	   c->form)));
+			*sent = false;
+			return variants;
 		}
 	}
 	else
-		values = list_make1(makeString(makini_render_value(value, type, c->form)));
-
-	/* "" cannot be sent (an empty key or filter means none): recheck alone */
-	foreach(lc, values)
-		if (strVal(lfirst(lc))[0] == '\0')
+	{
+		values = list_make1(makeString(makini_render_text(value, type)));
+		if (strVal(linitial(values))[0] == '\0')
+		{
+			*sent = false;
 			return variants;
+		}
+	}
 
 	foreach(lc, variants)
 	{
@@ -736,16 +810,18 @@ expand_variants(List *variants, MakiniCond *c, Datum value, Oid type)
 		foreach(lc2, values)
 		{
 			MakiniVariant *nv = palloc0(sizeof(MakiniVariant));
-			MakiniFilter *f = palloc0(sizeof(MakiniFilter));
+			char	   *text = strVal(lfirst(lc2));
 
 			nv->filters = list_copy(v->filters);
-			if (c->key_lookup)
-				nv->item_key = strVal(lfirst(lc2));
+			if (c->key_lookup && strchr(text, '/') == NULL)
+				nv->item_key = text;
 			else
 			{
+				MakiniFilter *f = palloc0(sizeof(MakiniFilter));
+
 				f->field = c->field;
 				f->op = makini_op_name(c->op);
-				f->value = strVal(lfirst(lc2));
+				f->value = text;
 				nv->filters = lappend(nv->filters, f);
 			}
 			result = lappend(result, nv);
@@ -754,20 +830,16 @@ expand_variants(List *variants, MakiniCond *c, Datum value, Oid type)
 	return result;
 }
 
-/* Adds one filter with a rendered value to every variant. */
+/* Adds one filter to every variant. */
 static void
-add_filter(List *variants, const char *field, const char *op, char *value)
+add_filter(List *variants, MakiniFilter *f)
 {
 	ListCell   *lc;
 
 	foreach(lc, variants)
 	{
 		MakiniVariant *v = (MakiniVariant *) lfirst(lc);
-		MakiniFilter *f = palloc0(sizeof(MakiniFilter));
 
-		f->field = (char *) field;
-		f->op = op;
-		f->value = value;
 		v->filters = lappend(v->filters, f);
 	}
 }
@@ -775,13 +847,16 @@ add_filter(List *variants, const char *field, const char *op, char *value)
 /*
  * Evaluates the conditions' values for this scan (or this outer row) and
  * builds the request variants.  A NULL value means no row can match: no
- * variant at all, no request.
+ * variant at all, no request.  A value that cannot be sent leaves its
+ * condition to the local qual alone: the API's rows may then fail it, so
+ * the query's LIMIT no longer bounds the pages to fetch.
  */
 static List *
 build_variants(ForeignScanState *node, MakiniScanState *st)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	List	   *variants = list_make1(palloc0(sizeof(MakiniVariant)));
+	bool		all_sent = true;
 	ListCell   *lc1,
 			   *lc2;
 
@@ -792,27 +867,23 @@ build_variants(ForeignScanState *node, MakiniScanState *st)
 		bool		isnull;
 		Datum		value = ExecEvalExpr(es, econtext, &isnull);
 		Oid			type = exprType((Node *) es->expr);
-		char	   *text;
+		List	   *filters = NIL;
+		ListCell   *lc;
 
 		if (isnull)
 			return NIL;
 		if (c->in_list || c->key_lookup)
+			variants = expand_variants(variants, c, value, type, &all_sent);
+		else if (makini_cond_filters(c, value, type, &filters))
 		{
-			variants = expand_variants(variants, c, value, type);
-			continue;
-		}
-		text = makini_render_value(value, type, c->form);
-		if (text == NULL || text[0] == '\0')
-			continue;			/* not sendable: the local qual decides */
-		if (c->op == MAKINI_OP_EQ && c->form == MAKINI_FORM_INSTANT)
-		{
-			/* equality of instants: the API compares instants only in ranges */
-			add_filter(variants, c->field, "gteq", text);
-			add_filter(variants, c->field, "lteq", text);
+			foreach(lc, filters)
+				add_filter(variants, (MakiniFilter *) lfirst(lc));
 		}
 		else
-			add_filter(variants, c->field, makini_op_name(c->op), text);
+			all_sent = false;
 	}
+	if (!all_sent)
+		st->limit = -1;
 	return variants;
 }
 
@@ -824,12 +895,42 @@ variant_path(MakiniScanState *st, MakiniVariant *v, int pageno)
 							 st->sorts, st->per_page, pageno, false);
 }
 
-/* Puts the request for (variant, pageno) on the wire in next_cxt. */
+/* Drops the speculative request, if any (it was not needed after all). */
+static void
+cancel_speculation(MakiniScanState *st)
+{
+	if (st->spec_req == NULL)
+		return;
+	makini_request_cancel(st->spec_req);
+	st->spec_req = NULL;
+	MemoryContextReset(st->spec_cxt);
+}
+
+/*
+ * Puts the request for (variant, pageno) on the wire in next_cxt, or adopts
+ * the speculative request if it asked for just that.
+ */
 static void
 start_request(MakiniScanState *st, int variant, int pageno)
 {
-	MemoryContext old = MemoryContextSwitchTo(st->next_cxt);
+	MemoryContext old;
 
+	if (st->spec_req != NULL && st->spec_variant == variant &&
+		st->spec_pageno == pageno)
+	{
+		MemoryContext swap = st->next_cxt;
+
+		st->next_cxt = st->spec_cxt;
+		st->spec_cxt = swap;
+		st->next_req = st->spec_req;
+		st->next_variant = variant;
+		st->next_pageno = pageno;
+		st->next_path = st->spec_path;
+		st->spec_req = NULL;
+		return;
+	}
+	cancel_speculation(st);
+	old = MemoryContextSwitchTo(st->next_cxt);
 	st->next_variant = variant;
 	st->next_pageno = pageno;
 	st->next_path = variant_path(st, list_nth(st->variants, variant), pageno);
@@ -885,10 +986,46 @@ has_following_page(MakiniScanState *st)
 static void
 prefetch(MakiniScanState *st)
 {
+	st->followed = true;
 	if (has_following_page(st))
 		start_request(st, st->cur_variant, st->cur_pageno + 1);
 	else if (st->cur_variant + 1 < list_length(st->variants))
 		start_request(st, st->cur_variant + 1, 1);
+}
+
+/*
+ * Speculative prefetch.  With one keep-alive connection (HTTP/1.1, no
+ * pipelining) a request can only go out once the reply before it has
+ * arrived, and what to ask for next is known only once that reply is
+ * decoded and parsed (links.next, meta).  But the current page N's
+ * meta.last_page already says whether page N+2 exists: so as soon as the
+ * bytes of page N+1 are in, the request for N+2 goes out, and the decoding
+ * and parsing of N+1 overlap its round trip.  Parsing N+1 then confirms it (prefetch adopts the request) or not
+ * (it is cancelled: the paging changed meanwhile, or N+1 was bad), so the
+ * pages read are the same either way.  Only plain list scans without a
+ * LIMIT speculate, and never on an empty page.
+ */
+static void
+speculate(MakiniScanState *st)
+{
+	MakiniPage *page = st->page;
+	MakiniVariant *v = list_nth(st->variants, st->next_variant);
+	MemoryContext old;
+
+	if (!st->speculate || st->spec_req != NULL || page == NULL ||
+		v->item_key != NULL || st->next_variant != st->cur_variant ||
+		st->next_pageno != st->cur_pageno + 1 || !page->has_next ||
+		page->nrecords == 0 || page->last_page < st->next_pageno + 1 ||
+		!makini_request_wait_arrival(st->next_req))
+		return;
+	if (st->spec_cxt == NULL)
+		st->spec_cxt = create_page_context(st, MemoryContextGetParent(st->page_cxt));
+	old = MemoryContextSwitchTo(st->spec_cxt);
+	st->spec_variant = st->next_variant;
+	st->spec_pageno = st->next_pageno + 1;
+	st->spec_path = variant_path(st, v, st->spec_pageno);
+	st->spec_req = makini_request_start(st->conn, st->spec_path, &st->stats);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -922,11 +1059,16 @@ advance_page(MakiniScanState *st)
 	MakiniResponse *resp;
 	MemoryContext old;
 	MemoryContext swap;
-	bool		item = ((MakiniVariant *) list_nth(st->variants,
-												   st->next_variant))->item_key != NULL;
+	bool		item;
 
+	/* the LIMIT held the next request back, but the query wants more rows */
+	if (st->next_req == NULL && st->page != NULL && !st->followed)
+		prefetch(st);
 	if (st->next_req == NULL)
 		return false;
+	item = ((MakiniVariant *) list_nth(st->variants,
+									   st->next_variant))->item_key != NULL;
+	speculate(st);
 	old = MemoryContextSwitchTo(st->next_cxt);
 	resp = wait_reply(st, item);
 	st->next_req = NULL;
@@ -936,6 +1078,7 @@ advance_page(MakiniScanState *st)
 	swap = st->page_cxt;
 	st->page_cxt = st->next_cxt;
 	st->next_cxt = swap;
+	st->followed = false;
 	st->cur_variant = st->next_variant;
 	st->cur_pageno = st->next_pageno;
 	st->page = NULL;
@@ -961,6 +1104,7 @@ advance_page(MakiniScanState *st)
 
 	if (st->limit < 0 || st->rows_returned + st->page->nrows < st->limit)
 		prefetch(st);
+	cancel_speculation(st);		/* not adopted: not needed */
 	return true;
 }
 
@@ -975,6 +1119,7 @@ start_scan(ForeignScanState *node, MakiniScanState *st)
 	st->started = true;
 	st->finished = (st->variants == NIL);
 	st->empty_pages = 0;
+	st->speculate = (st->limit < 0);
 	if (!st->finished)
 		start_request(st, 0, 1);
 }
@@ -1024,6 +1169,7 @@ makiniIterateForeignScan(ForeignScanState *node)
 static void
 reset_scan(MakiniScanState *st)
 {
+	cancel_speculation(st);
 	if (st->next_req != NULL)
 		makini_request_cancel(st->next_req);
 	st->next_req = NULL;
@@ -1056,7 +1202,10 @@ makiniEndForeignScan(ForeignScanState *node)
 		st->next_req = NULL;
 	}
 	if (st != NULL)
+	{
+		cancel_speculation(st);
 		close_timer(st);
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -1277,60 +1426,98 @@ makiniForeignAsyncNotify(AsyncRequest *areq)
 	produce_async(areq);
 }
 
-/* Text of a condition's value for EXPLAIN: the constant, else the expression. */
-static char *
-explain_value(MakiniCond *c, Expr *expr, List *dpcontext)
+/*
+ * The filters EXPLAIN shows for a condition: those sent for a constant; for
+ * an expression, the parameters it fills, its value written $(expression)
+ * (evaluated when the scan starts); for a constant IN list, its values as
+ * {a,b} and in *requests their number (one request per value).
+ */
+static List *
+explain_filters(MakiniCond *c, Expr *expr, List *dpcontext, int *requests)
 {
-	if (IsA(expr, Const) && !((Const *) expr)->constisnull && !c->in_list)
-	{
-		char	   *v = makini_render_value(((Const *) expr)->constvalue,
-											((Const *) expr)->consttype, c->form);
+	Const	   *k = (Const *) expr;
+	List	   *filters = NIL;
+	char	   *value;
+	int			slots;
 
-		if (v != NULL)
-			return v;
+	*requests = -1;
+	if (IsA(k, Const) && !k->constisnull && !c->in_list)
+	{
+		makini_cond_filters(c, k->constvalue, k->consttype, &filters);
+		return filters;
 	}
-	return psprintf("$(%s)", deparse_expression((Node *) expr, dpcontext, false, false));
+	if (IsA(k, Const) && !k->constisnull)
+	{
+		List	   *values;
+		StringInfoData buf;
+		ListCell   *lc;
+
+		makini_in_list_values(k->constvalue, &values);
+		*requests = list_length(values);
+		initStringInfo(&buf);
+		foreach(lc, values)
+			appendStringInfo(&buf, "%s%s", buf.len == 0 ? "{" : ",", strVal(lfirst(lc)));
+		appendStringInfoString(&buf, buf.len == 0 ? "{}" : "}");
+		value = buf.data;
+	}
+	else
+		value = psprintf("$(%s)", deparse_expression((Node *) expr, dpcontext,
+													 false, false));
+	slots = makini_cond_slots(c);
+	for (int op = MAKINI_OP_EQ; op <= MAKINI_OP_LTEQ; op++)
+	{
+		MakiniFilter *f;
+
+		if ((slots & (1 << op)) == 0)
+			continue;
+		f = palloc0(sizeof(MakiniFilter));
+		f->field = c->field;
+		f->op = makini_op_name((MakiniOp) op);
+		f->value = value;
+		filters = lappend(filters, f);
+	}
+	return filters;
 }
 
-/* The request EXPLAIN VERBOSE shows: values of constants, expressions else. */
+/*
+ * The request EXPLAIN VERBOSE shows: the values of constants, expressions
+ * else; and how many requests an IN list or key list makes.
+ */
 static char *
 explain_request(ForeignScanState *node, MakiniScanState *st, ExplainState *es)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	List	   *filters = NIL;
 	char	   *item_key = NULL;
+	char	   *per_value = NULL;
+	int			requests = -1;
+	char	   *path;
 	ListCell   *lc1,
 			   *lc2;
 
 	forboth(lc1, st->conds, lc2, fsplan->fdw_exprs)
 	{
 		MakiniCond *c = (MakiniCond *) lfirst(lc1);
-		char	   *value = explain_value(c, (Expr *) lfirst(lc2), es->deparse_cxt);
-		MakiniFilter *f;
+		int			n;
+		List	   *f = explain_filters(c, (Expr *) lfirst(lc2), es->deparse_cxt, &n);
 
-		if (c->key_lookup)
+		if (c->in_list)
 		{
-			item_key = value;
-			continue;
+			per_value = c->field;
+			requests = n;
 		}
-		if (c->op == MAKINI_OP_EQ && c->form == MAKINI_FORM_INSTANT)
-		{
-			f = palloc0(sizeof(MakiniFilter));
-			f->field = c->field;
-			f->op = "gteq";
-			f->value = value;
-			filters = lappend(filters, f);
-		}
-		f = palloc0(sizeof(MakiniFilter));
-		f->field = c->field;
-		f->op = (c->op == MAKINI_OP_EQ && c->form == MAKINI_FORM_INSTANT) ? "lteq" :
-			makini_op_name(c->op);
-		f->value = value;
-		filters = lappend(filters, f);
+		if (c->key_lookup && strchr(((MakiniFilter *) linitial(f))->value, '/') == NULL)
+			item_key = ((MakiniFilter *) linitial(f))->value;
+		else
+			filters = list_concat(filters, f);
 	}
-	return psprintf("GET %s", makini_build_path(st->topts->resource, item_key,
-												filters, st->sorts, st->per_page,
-												1, true));
+	if (requests == 0)
+		return pstrdup("none (the IN list has no value)");
+	path = makini_build_path(st->topts->resource, item_key, filters, st->sorts,
+							 st->per_page, 1, true);
+	if (per_value != NULL)
+		return psprintf("GET %s (one request per value of %s)", path, per_value);
+	return psprintf("GET %s", path);
 }
 
 /* ExplainForeignScan: the request (VERBOSE) and what was transferred (ANALYZE). */
@@ -1355,6 +1542,22 @@ static List *
 makiniImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
 	return makini_import_foreign_schema(stmt, serverOid);
+}
+
+/*
+ * Module load: the settings.  makini_fdw.fast_json (on) lets the fast
+ * scanner parse pages first; off leaves every reply to PostgreSQL's own
+ * JSON parser (the reference, slower by about 3x on large scans).
+ */
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("makini_fdw.fast_json",
+							 "Parses Makini pages with makini_fdw's fast scanner before PostgreSQL's JSON parser.",
+							 "Off: every reply goes through PostgreSQL's own JSON parser, which is always the reference for errors.",
+							 &makini_fast_json, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("makini_fdw");
 }
 
 /* The FDW handler: our callbacks. */

@@ -111,6 +111,7 @@ extern MakiniRequest *makini_request_start(MakiniConnection *conn,
 										   const char *path,
 										   MakiniStats *stats);
 extern bool makini_request_poll(MakiniRequest *req);
+extern bool makini_request_wait_arrival(MakiniRequest *req);
 extern MakiniResponse *makini_request_wait(MakiniRequest *req, int flags);
 extern void makini_request_cancel(MakiniRequest *req);
 extern int	makini_request_socket(MakiniRequest *req);
@@ -143,6 +144,11 @@ extern void makini_check_deprecation(const MakiniResponse *resp,
 extern void makini_bad_reply(const MakiniReplyContext *ctx,
 							 const char *fmt,...) pg_attribute_printf(2, 3)
 			pg_attribute_noreturn();
+extern void makini_report_bad_value(const MakiniReplyContext *ctx,
+									const char *relname, const char *attname,
+									const char *field, const char *record_key,
+									const char *parent_key, const char *value,
+									const char *reason) pg_attribute_noreturn();
 
 /* ------------------------------------------------------------------------
  * convert.c: the column map (column → field path, type input) and
@@ -174,6 +180,8 @@ typedef struct MakiniColumn
 	bool		parent;			/* path starts at the parent record */
 	bool		star;			/* field '*': unmapped top-level fields */
 	bool		needed;			/* the query uses this column */
+	int			slot;			/* index of its value in a parsed row, -1 if
+								 * not needed */
 	bool		dropped;
 	MakiniConvKind conv;
 	FmgrInfo	infunc;
@@ -185,6 +193,9 @@ typedef struct MakiniColumnMap
 	char	   *relname;		/* for error messages */
 	int			ncols;			/* = tuple descriptor's natts */
 	MakiniColumn *cols;			/* indexed by attnum - 1 */
+	int			nslots;			/* values in a parsed row: one per needed
+								 * column */
+	int		   *slot_cols;		/* the column (attnum - 1) of each slot */
 	char	   *expand;			/* array field, or NULL */
 	void	   *parser;			/* page.c's lookup structure, built lazily */
 } MakiniColumnMap;
@@ -203,7 +214,8 @@ typedef enum MakiniValueKind
 
 typedef struct MakiniValue
 {
-	char	   *str;
+	char	   *str;			/* len bytes, often inside the reply: not
+								 * NUL-terminated */
 	int			len;
 	MakiniValueKind kind;
 } MakiniValue;
@@ -223,8 +235,8 @@ extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 typedef struct MakiniPage
 {
 	int			nrows;
-	int			ncols;
-	MakiniValue *values;		/* nrows * ncols, row-major */
+	int			ncols;			/* values per row: the map's nslots */
+	MakiniValue *values;		/* nrows * ncols, row-major, by slot */
 	char	  **row_keys;		/* record key per row, for error messages */
 	char	  **row_parent_keys;	/* expand tables: the parent record's key */
 	int			nrecords;		/* records in "data" */
@@ -235,6 +247,7 @@ typedef struct MakiniPage
 	int			last_page;		/* meta.last_page, or 0 */
 } MakiniPage;
 
+extern bool makini_fast_json;
 extern MakiniPage *makini_parse_page(MakiniColumnMap *map, char *body,
 									 size_t len, bool single_record,
 									 const MakiniReplyContext *ctx);
@@ -283,7 +296,10 @@ typedef enum MakiniOp
 typedef enum MakiniValueForm
 {
 	MAKINI_FORM_TEXT,			/* the value's text */
-	MAKINI_FORM_INSTANT			/* timestamptz/timestamp/date as UTC ISO 8601 */
+	MAKINI_FORM_INSTANT,		/* timestamptz/timestamp/date: bounds in UTC
+								 * ISO 8601 */
+	MAKINI_FORM_DAY				/* a date compared with the column's day in
+								 * the session's TimeZone: a range */
 } MakiniValueForm;
 
 /* one condition the API evaluates: field op value */
@@ -307,7 +323,11 @@ extern bool makini_has_item_endpoint(const char *resource);
 extern List *makini_conds_to_private(List *conds);
 extern List *makini_conds_from_private(List *private);
 extern const char *makini_op_name(MakiniOp op);
-extern char *makini_render_value(Datum value, Oid type, MakiniValueForm form);
+extern int	makini_cond_slots(const MakiniCond *c);
+extern char *makini_render_text(Datum value, Oid type);
+extern bool makini_in_list_values(Datum array, List **values);
+extern bool makini_cond_filters(const MakiniCond *c, Datum value, Oid type,
+								List **filters);
 
 /* ------------------------------------------------------------------------
  * import.c / status.c

@@ -1,17 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * page.c
- *		  One streaming pass over a Makini reply with PostgreSQL's own JSON
- *		  parser (common/jsonapi.h), routing each field of each record
- *		  straight to the column that maps it.
+ *		  One streaming pass over a Makini reply, routing each field of each
+ *		  record straight to the column that maps it.
  *
- * No DOM of the page is built: the semantic callbacks follow a small stack
- * of "interesting" frames (the top object, the data array, a record, a
- * mapped nested object, the expand array and its elements); every other
- * subtree is skipped with a depth counter.  Values are recorded as
- * MakiniValue (pointer + length + kind) in the current memory context,
- * which the caller resets per page.  Objects and arrays, and every value of
- * a json/jsonb column, are kept as the raw JSON text of the reply.
+ * No DOM of the page is built: the parse events follow a small stack of
+ * "interesting" frames (the top object, the data array, a record, a mapped
+ * nested object, the expand array and its elements); every other subtree is
+ * skipped.  Values are recorded as MakiniValue (pointer + length + kind) in
+ * the current memory context, which the caller resets per page: strings
+ * without escapes, and objects and arrays (and every value of a json/jsonb
+ * column) as raw JSON text, point into the reply itself and are not
+ * NUL-terminated; de-escaped strings are copies.
+ *
+ * Two parsers drive the same events.  A fast scanner reads a reply in one
+ * pass over its bytes, validating UTF-8 and JSON syntax as strictly as
+ * PostgreSQL's parser does, without copying strings that need no
+ * de-escaping and without events inside skipped subtrees.  Whatever it does
+ * not take -- invalid UTF-8 or JSON, unusual escapes, deep nesting, a reply
+ * of the wrong shape -- is parsed again from the start by PostgreSQL's own
+ * parser (common/jsonapi.h), which is the reference: its verdict and its
+ * error messages are the ones the user sees.  (Profiles showed PostgreSQL
+ * 15's lexer, which de-escapes every string byte by byte into a StringInfo,
+ * taking about half of a scan's time.)
  *
  *-------------------------------------------------------------------------
  */
@@ -36,14 +47,14 @@ typedef struct PathNode
 	const char *name;
 	int			namelen;
 	int			ncolumns;		/* needed columns whose path ends here */
-	int		   *columns;
+	int		   *columns;		/* their slots */
 	bool		raw;			/* some such column wants the raw JSON text */
 	int			nchildren;
 	struct PathNode **children;
 	int			lastmatch;		/* child matched last time: fields tend to
 								 * come in the same order in every record */
 	struct PathNode *element;	/* the expand array: root for its elements */
-	int			star_column;	/* column gathering unmapped fields, or -1 */
+	int			star_column;	/* slot gathering unmapped fields, or -1 */
 } PathNode;
 
 /* the parser's lookup structure, built once per column map */
@@ -51,6 +62,7 @@ typedef struct PathTrie
 {
 	PathNode   *record;			/* fields of a record */
 	bool		expand;			/* rows come from the expand array */
+	int			rows_hint;		/* rows to make room for: the last page's */
 } PathTrie;
 
 typedef enum FrameKind
@@ -72,20 +84,23 @@ typedef struct Frame
 	PathNode   *node;			/* trie node of this object, if any */
 	PathNode   *cur;			/* node of the current field, or NULL */
 	char	   *cur_start;		/* where the current field's value starts */
-	char	   *cur_name;		/* current field name */
+	const char *cur_name;		/* current field name (not NUL-terminated) */
+	int			cur_namelen;
 	bool		cur_is_key;		/* current field is the record's "key" */
 	bool		cur_star;		/* current field goes to the star column */
 } Frame;
 
 typedef struct ParseState
 {
-	JsonLexContext *lex;
+	JsonLexContext *lex;		/* PostgreSQL's parser, NULL for the fast one */
 	MakiniColumnMap *map;
 	PathTrie   *trie;
 	const MakiniReplyContext *ctx;
 	MakiniPage *page;
 	bool		single;			/* "data" is one object, not an array */
 	bool		seen_data;
+	bool		fast;			/* the fast scanner drives the events */
+	bool		bail;			/* fast: leave the reply to PostgreSQL's parser */
 
 	Frame	   *frames;
 	int			nframes;
@@ -103,7 +118,31 @@ typedef struct ParseState
 	char	   *element_key;
 	StringInfoData star;		/* fields gathered for the star column */
 	int			star_count;
+	StringInfoData scratch;		/* fast: de-escaping buffer */
 } ParseState;
+
+/*
+ * A reply of the wrong shape: with PostgreSQL's parser, raise HV00M; in the
+ * fast scanner, give up (the reply is parsed again by PostgreSQL's parser,
+ * which raises the error, or the one it meets first).  Used in void event
+ * handlers: returns from the caller.
+ */
+#define SHAPE_ERROR(st, ...) \
+	do { \
+		if ((st)->fast) \
+		{ \
+			(st)->bail = true; \
+			return; \
+		} \
+		makini_bad_reply((st)->ctx, __VA_ARGS__); \
+	} while (0)
+
+/* Is the name of length len the literal lit? */
+#define NAME_IS(name, len, lit) \
+	((len) == sizeof(lit) - 1 && memcmp((name), (lit), sizeof(lit) - 1) == 0)
+
+/* makini_fdw.fast_json: parse pages with the fast scanner first */
+bool		makini_fast_json = true;
 
 /* Finds or adds the child of node named name. */
 static PathNode *
@@ -141,9 +180,12 @@ trie_new_root(void)
 	return root;
 }
 
-/* Attaches column i to the node at the end of path below root. */
+/*
+ * Adds the path of column col below root; if the query needs the column,
+ * its value goes to the column's slot.
+ */
 static void
-trie_add_column(PathNode *root, MakiniColumn *col, int i)
+trie_add_column(PathNode *root, MakiniColumn *col)
 {
 	PathNode   *node = root;
 	ListCell   *lc;
@@ -154,7 +196,7 @@ trie_add_column(PathNode *root, MakiniColumn *col, int i)
 		return;
 	node->columns = node->ncolumns == 0 ? palloc(sizeof(int)) :
 		repalloc(node->columns, sizeof(int) * (node->ncolumns + 1));
-	node->columns[node->ncolumns++] = i;
+	node->columns[node->ncolumns++] = col->slot;
 	if (col->conv == MAKINI_CONV_JSON || col->conv == MAKINI_CONV_JSONB)
 		node->raw = true;
 }
@@ -188,44 +230,54 @@ build_trie(MakiniColumnMap *map)
 		if (col->star)
 		{
 			if (col->needed)
-				root->star_column = i;
+				root->star_column = col->slot;
 			continue;
 		}
-		trie_add_column(root, col, i);
+		trie_add_column(root, col);
 	}
 	return trie;
 }
 
-/* Looks a field name up among node's children, trying the expected one first. */
-static PathNode *
-trie_lookup(PathNode *node, const char *name)
+/* Are the n bytes at a and b equal?  (Field names are short: no call.) */
+static inline bool
+bytes_equal(const char *a, const char *b, int n)
 {
-	int			len;
+	for (int i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/* Looks a field name up among node's children, trying the expected one first. */
+static inline PathNode *
+trie_lookup(PathNode *node, const char *name, int len)
+{
 	int			n = node->nchildren;
 
-	if (n == 0)
-		return NULL;
-	len = strlen(name);
 	for (int k = 0; k < n; k++)
 	{
-		int			i = (node->lastmatch + k) % n;
-		PathNode   *child = node->children[i];
+		int			i = node->lastmatch + k;
+		PathNode   *child;
 
-		if (child->namelen == len && memcmp(child->name, name, len) == 0)
+		if (i >= n)
+			i -= n;
+		child = node->children[i];
+		if (child->namelen == len && bytes_equal(child->name, name, len))
 		{
-			node->lastmatch = (i + 1) % n;
+			node->lastmatch = (i + 1 == n) ? 0 : i + 1;
 			return child;
 		}
 	}
 	return NULL;
 }
 
-/* Is name one of the embedded collections left out of custom fields? */
+/* Is the name one of the embedded collections left out of custom fields? */
 static bool
-is_embedded_collection(const char *name)
+is_embedded_collection(const char *name, int len)
 {
 	for (int i = 0; embedded_collections[i]; i++)
-		if (strcmp(name, embedded_collections[i]) == 0)
+		if (strlen(embedded_collections[i]) == len &&
+			memcmp(name, embedded_collections[i], len) == 0)
 			return true;
 	return false;
 }
@@ -250,7 +302,8 @@ new_row(ParseState *st)
 		int			n = st->rows_alloc * 2;
 
 		page->values = repalloc_huge(page->values,
-									 sizeof(MakiniValue) * (Size) n * page->ncols);
+									 sizeof(MakiniValue) * (Size) n *
+									 Max(page->ncols, 1));
 		page->row_keys = repalloc_huge(page->row_keys, sizeof(char *) * n);
 		page->row_parent_keys = repalloc_huge(page->row_parent_keys,
 											  sizeof(char *) * n);
@@ -282,7 +335,7 @@ push_frame(ParseState *st, FrameKind kind, PathNode *node)
 }
 
 /* Stores one value into every column of node. */
-static void
+static inline void
 store_value(ParseState *st, PathNode *node, char *str, int len,
 			MakiniValueKind kind)
 {
@@ -298,14 +351,19 @@ store_value(ParseState *st, PathNode *node, char *str, int len,
 	}
 }
 
-/* Decides what the value of a field of frame f will open, and remembers it. */
+/*
+ * Decides what the value of a field of frame f will open, and remembers it;
+ * value_start is where the value's text begins in the reply.
+ */
 static void
-field_start_in_frame(ParseState *st, Frame *f, char *fname)
+field_start_in_frame(ParseState *st, Frame *f, const char *name, int len,
+					 char *value_start)
 {
 	PathNode   *child = NULL;
 
-	f->cur_name = fname;
-	f->cur_start = st->lex->token_start;
+	f->cur_name = name;
+	f->cur_namelen = len;
+	f->cur_start = value_start;
 	f->cur_is_key = false;
 	f->cur_star = false;
 	st->pending_skip = true;
@@ -313,18 +371,18 @@ field_start_in_frame(ParseState *st, Frame *f, char *fname)
 	switch (f->kind)
 	{
 		case FRAME_TOP:
-			if (strcmp(fname, "data") == 0)
+			if (NAME_IS(name, len, "data"))
 			{
 				st->seen_data = true;
 				st->pending_skip = false;
 				st->pending = st->single ? FRAME_RECORD : FRAME_DATA;
 			}
-			else if (strcmp(fname, "links") == 0)
+			else if (NAME_IS(name, len, "links"))
 			{
 				st->pending_skip = false;
 				st->pending = FRAME_LINKS;
 			}
-			else if (strcmp(fname, "meta") == 0)
+			else if (NAME_IS(name, len, "meta"))
 			{
 				st->pending_skip = false;
 				st->pending = FRAME_META;
@@ -335,10 +393,10 @@ field_start_in_frame(ParseState *st, Frame *f, char *fname)
 			return;
 		case FRAME_RECORD:
 		case FRAME_ELEMENT:
-			f->cur_is_key = strcmp(fname, "key") == 0;
+			f->cur_is_key = NAME_IS(name, len, "key");
 			/* FALLTHROUGH */
 		case FRAME_NODE:
-			child = trie_lookup(f->node, fname);
+			child = trie_lookup(f->node, name, len);
 			break;
 		default:
 			return;
@@ -348,7 +406,7 @@ field_start_in_frame(ParseState *st, Frame *f, char *fname)
 	if (child == NULL)
 	{
 		f->cur_star = (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT) &&
-			f->node->star_column >= 0 && !is_embedded_collection(fname);
+			f->node->star_column >= 0 && !is_embedded_collection(name, len);
 		return;
 	}
 	if (child->element && f->kind == FRAME_RECORD)
@@ -365,49 +423,59 @@ field_start_in_frame(ParseState *st, Frame *f, char *fname)
 	}
 }
 
-/* Semantic callback: a field starts. */
-static void
-cb_field_start(void *state, char *fname, bool isnull)
+/* Event: a field starts; its value begins at value_start. */
+static inline void
+on_field_start(ParseState *st, const char *name, int len, char *value_start)
 {
-	ParseState *st = (ParseState *) state;
-
 	if (st->skip_depth > 0)
 		return;
-	field_start_in_frame(st, &st->frames[st->nframes - 1], fname);
+	field_start_in_frame(st, &st->frames[st->nframes - 1], name, len,
+						 value_start);
 }
 
-/* Appends one field, with its raw JSON text, to the star column's object. */
+/*
+ * Appends one field, with its raw JSON text, to the star column's object.
+ * The name is written as escape_json() writes it.
+ */
 static void
-star_append(ParseState *st, const char *name, char *start, char *end)
+star_append(ParseState *st, const char *name, int len, char *start, char *end)
 {
+	bool		plain = true;
+
 	appendStringInfoChar(&st->star, st->star_count++ == 0 ? '{' : ',');
-	escape_json(&st->star, name);
+	for (int i = 0; i < len && plain; i++)
+		plain = name[i] != '"' && name[i] != '\\' &&
+			(unsigned char) name[i] >= 0x20;
+	if (plain)
+	{
+		appendStringInfoChar(&st->star, '"');
+		appendBinaryStringInfo(&st->star, name, len);
+		appendStringInfoChar(&st->star, '"');
+	}
+	else
+		escape_json(&st->star, pnstrdup(name, len));
 	appendStringInfoChar(&st->star, ':');
 	appendBinaryStringInfo(&st->star, start, end - start);
 }
 
-/* Semantic callback: a field ends; raw captures complete here. */
-static void
-cb_field_end(void *state, char *fname, bool isnull)
+/*
+ * Event: a field ends, its value ending at value_end; raw captures complete
+ * here.
+ */
+static inline void
+on_field_end(ParseState *st, bool isnull, char *value_end)
 {
-	ParseState *st = (ParseState *) state;
 	Frame	   *f;
-	char	   *end;
 
 	if (st->skip_depth > 0)
 		return;
 	f = &st->frames[st->nframes - 1];
-	end = st->lex->prev_token_terminator;
 	if (f->cur_star)
-		star_append(st, fname, f->cur_start, end);
+		star_append(st, f->cur_name, f->cur_namelen, f->cur_start, value_end);
 	else if (f->cur && f->cur->ncolumns > 0 && !isnull &&
 			 (f->cur->raw || *f->cur_start == '{' || *f->cur_start == '['))
-	{
-		int			len = end - f->cur_start;
-		char	   *raw = pnstrdup(f->cur_start, len);
-
-		store_value(st, f->cur, raw, len, MAKINI_VALUE_JSON);
-	}
+		store_value(st, f->cur, f->cur_start, value_end - f->cur_start,
+					MAKINI_VALUE_JSON);
 	f->cur = NULL;
 	f->cur_star = false;
 	f->cur_is_key = false;
@@ -474,17 +542,16 @@ end_record(ParseState *st, Frame *f)
 		MakiniValue *vals = &page->values[(Size) r * page->ncols];
 
 		for (int c = 0; c < page->ncols; c++)
-			if (st->map->cols[c].parent)
+			if (st->map->cols[st->map->slot_cols[c]].parent)
 				vals[c] = st->parent_vals[c];
 		page->row_parent_keys[r] = st->record_key;
 	}
 }
 
-/* Semantic callback: an object starts. */
+/* Event: an object starts. */
 static void
-cb_object_start(void *state)
+on_object_start(ParseState *st)
 {
-	ParseState *st = (ParseState *) state;
 	FrameKind	kind = st->pending;
 
 	if (st->skip_depth > 0 || (st->nframes > 0 && st->pending_skip))
@@ -502,15 +569,14 @@ cb_object_start(void *state)
 	else if (kind == FRAME_NODE || kind == FRAME_LINKS || kind == FRAME_META)
 		push_frame(st, kind, st->pending_node);
 	else
-		makini_bad_reply(st->ctx, "\"%s\" is an object where an array was expected",
-						 kind == FRAME_DATA ? "data" : st->map->expand);
+		SHAPE_ERROR(st, "\"%s\" is an object where an array was expected",
+					kind == FRAME_DATA ? "data" : st->map->expand);
 }
 
-/* Semantic callback: an object ends. */
+/* Event: an object ends. */
 static void
-cb_object_end(void *state)
+on_object_end(ParseState *st)
 {
-	ParseState *st = (ParseState *) state;
 	Frame	   *f;
 
 	if (st->skip_depth > 0)
@@ -524,16 +590,14 @@ cb_object_end(void *state)
 	st->nframes--;
 }
 
-/* Semantic callback: an array starts. */
+/* Event: an array starts. */
 static void
-cb_array_start(void *state)
+on_array_start(ParseState *st)
 {
-	ParseState *st = (ParseState *) state;
-
 	if (st->skip_depth > 0 || st->nframes == 0 || st->pending_skip)
 	{
 		if (st->nframes == 0)
-			makini_bad_reply(st->ctx, "the reply is a JSON array, not an object");
+			SHAPE_ERROR(st, "the reply is a JSON array, not an object");
 		st->skip_depth++;
 		return;
 	}
@@ -543,17 +607,15 @@ cb_array_start(void *state)
 	else if (st->pending == FRAME_EXPAND)
 		push_frame(st, FRAME_EXPAND, st->pending_node);
 	else if (st->pending == FRAME_RECORD)
-		makini_bad_reply(st->ctx, "\"data\" is an array where one record was expected");
+		SHAPE_ERROR(st, "\"data\" is an array where one record was expected");
 	else
 		st->skip_depth++;
 }
 
-/* Semantic callback: an array ends. */
+/* Event: an array ends. */
 static void
-cb_array_end(void *state)
+on_array_end(ParseState *st)
 {
-	ParseState *st = (ParseState *) state;
-
 	if (st->skip_depth > 0)
 	{
 		st->skip_depth--;
@@ -562,11 +624,10 @@ cb_array_end(void *state)
 	st->nframes--;
 }
 
-/* Semantic callback: an array element starts; records and elements open here. */
+/* Event: an array element starts; records and elements open here. */
 static void
-cb_element_start(void *state, bool isnull)
+on_element_start(ParseState *st)
 {
-	ParseState *st = (ParseState *) state;
 	Frame	   *f;
 
 	if (st->skip_depth > 0)
@@ -586,59 +647,63 @@ cb_element_start(void *state, bool isnull)
 
 /* Records a scalar of the links or meta object. */
 static void
-paging_scalar(ParseState *st, Frame *f, char *token, JsonTokenType type)
+paging_scalar(ParseState *st, Frame *f, char *token, int len,
+			  JsonTokenType type)
 {
 	const char *name = f->cur_name;
+	int			namelen = f->cur_namelen;
 
 	if (name == NULL)
 		return;
-	if (f->kind == FRAME_LINKS && strcmp(name, "next") == 0)
+	if (f->kind == FRAME_LINKS && NAME_IS(name, namelen, "next"))
 	{
 		st->page->has_next = (type == JSON_TOKEN_STRING);
-		st->page->next_link = st->page->has_next ? token : NULL;
+		st->page->next_link = st->page->has_next ? pnstrdup(token, len) : NULL;
 	}
 	else if (f->kind == FRAME_META && type == JSON_TOKEN_NUMBER)
 	{
-		int64		n = strtoi64(token, NULL, 10);
+		int64		n = strtoi64(pnstrdup(token, len), NULL, 10);
 
-		if (strcmp(name, "total") == 0)
+		if (NAME_IS(name, namelen, "total"))
 			st->page->total = n;
-		else if (strcmp(name, "current_page") == 0)
+		else if (NAME_IS(name, namelen, "current_page"))
 			st->page->current_page = (int) n;
-		else if (strcmp(name, "last_page") == 0)
+		else if (NAME_IS(name, namelen, "last_page"))
 			st->page->last_page = (int) n;
 	}
 }
 
-/* Semantic callback: a scalar value. */
+/*
+ * Event: a scalar value, len bytes at token (the de-escaped text of a
+ * string, the text of any other token; not necessarily NUL-terminated).
+ */
 static void
-cb_scalar(void *state, char *token, JsonTokenType type)
+on_scalar(ParseState *st, char *token, int len, JsonTokenType type)
 {
-	ParseState *st = (ParseState *) state;
 	Frame	   *f;
 	MakiniValueKind kind;
 
 	if (st->skip_depth > 0)
 		return;
 	if (st->nframes == 0)
-		makini_bad_reply(st->ctx, "the reply is a JSON scalar, not an object");
+		SHAPE_ERROR(st, "the reply is a JSON scalar, not an object");
 	f = &st->frames[st->nframes - 1];
 	if (f->kind == FRAME_LINKS || f->kind == FRAME_META)
 	{
-		paging_scalar(st, f, token, type);
+		paging_scalar(st, f, token, len, type);
 		return;
 	}
 	if (f->kind == FRAME_DATA)
-		makini_bad_reply(st->ctx, "an element of \"data\" is not an object");
-	if (f->kind == FRAME_TOP && f->cur_name && strcmp(f->cur_name, "data") == 0 &&
-		type != JSON_TOKEN_NULL)
-		makini_bad_reply(st->ctx, "\"data\" is a scalar");
+		SHAPE_ERROR(st, "an element of \"data\" is not an object");
+	if (f->kind == FRAME_TOP && f->cur_name &&
+		NAME_IS(f->cur_name, f->cur_namelen, "data") && type != JSON_TOKEN_NULL)
+		SHAPE_ERROR(st, "\"data\" is a scalar");
 	if (f->cur_is_key && type != JSON_TOKEN_NULL)
 	{
 		if (f->kind == FRAME_RECORD)
-			st->record_key = token;
+			st->record_key = pnstrdup(token, len);
 		else
-			st->element_key = token;
+			st->element_key = pnstrdup(token, len);
 	}
 	if (f->cur == NULL || f->cur->ncolumns == 0 || f->cur->raw)
 		return;
@@ -659,7 +724,78 @@ cb_scalar(void *state, char *token, JsonTokenType type)
 		default:
 			return;				/* null: the row already holds NULL */
 	}
-	store_value(st, f->cur, token, strlen(token), kind);
+	store_value(st, f->cur, token, len, kind);
+}
+
+/* ------------------------------------------------------------------------
+ * PostgreSQL's parser: semantic callbacks turned into events.
+ * ------------------------------------------------------------------------
+ */
+
+/* Semantic callback: an object starts. */
+static void
+cb_object_start(void *state)
+{
+	on_object_start((ParseState *) state);
+}
+
+/* Semantic callback: an object ends. */
+static void
+cb_object_end(void *state)
+{
+	on_object_end((ParseState *) state);
+}
+
+/* Semantic callback: an array starts. */
+static void
+cb_array_start(void *state)
+{
+	on_array_start((ParseState *) state);
+}
+
+/* Semantic callback: an array ends. */
+static void
+cb_array_end(void *state)
+{
+	on_array_end((ParseState *) state);
+}
+
+/* Semantic callback: an array element starts. */
+static void
+cb_element_start(void *state, bool isnull)
+{
+	on_element_start((ParseState *) state);
+}
+
+/* Semantic callback: a field starts; the lexer is at its value's first token. */
+static void
+cb_field_start(void *state, char *fname, bool isnull)
+{
+	ParseState *st = (ParseState *) state;
+
+	if (st->skip_depth > 0)
+		return;
+	on_field_start(st, fname, strlen(fname), st->lex->token_start);
+}
+
+/* Semantic callback: a field ends; its value ended at the previous token. */
+static void
+cb_field_end(void *state, char *fname, bool isnull)
+{
+	ParseState *st = (ParseState *) state;
+
+	on_field_end(st, isnull, st->lex->prev_token_terminator);
+}
+
+/* Semantic callback: a scalar value. */
+static void
+cb_scalar(void *state, char *token, JsonTokenType type)
+{
+	ParseState *st = (ParseState *) state;
+
+	if (st->skip_depth > 0)
+		return;
+	on_scalar(st, token, strlen(token), type);
 }
 
 /* Raises HV00M for a reply that is not valid UTF-8 JSON. */
@@ -672,53 +808,17 @@ check_parse(JsonParseErrorType rc, JsonLexContext *lex,
 						 json_errdetail(rc, lex));
 }
 
-/*
- * Parses one reply (a list page, or with single_record an item reply
- * {"data": {...}}) into rows of map's columns.  Everything is allocated in
- * the current memory context; the body must stay valid as long as the page.
- */
-MakiniPage *
-makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
-				  bool single_record, const MakiniReplyContext *ctx)
+/* Parses the reply with PostgreSQL's parser: the reference, and its errors. */
+static void
+parse_with_postgres(ParseState *st, char *body, size_t len)
 {
-	ParseState	st;
 	JsonSemAction sem;
-	MakiniPage *page = palloc0(sizeof(MakiniPage));
 
-	if (len > PG_INT32_MAX)
-		makini_bad_reply(ctx, "The reply is larger than 2 GB.");
 	if (!pg_verify_mbstr(PG_UTF8, body, (int) len, true))
-		makini_bad_reply(ctx, "The reply is not valid UTF-8.");
-	if (map->parser == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(map));
-
-		map->parser = build_trie(map);
-		MemoryContextSwitchTo(old);
-	}
-
-	memset(&st, 0, sizeof(st));
-	st.map = map;
-	st.trie = (PathTrie *) map->parser;
-	st.ctx = ctx;
-	st.page = page;
-	st.single = single_record;
-	st.maxframes = 16;
-	st.frames = palloc(sizeof(Frame) * st.maxframes);
-	st.pending_skip = true;
-	st.rows_alloc = 64;
-	st.cur_row = -1;
-	st.parent_vals = palloc0(sizeof(MakiniValue) * Max(map->ncols, 1));
-	initStringInfo(&st.star);
-
-	page->ncols = map->ncols;
-	page->total = -1;
-	page->values = palloc0(sizeof(MakiniValue) * st.rows_alloc * Max(map->ncols, 1));
-	page->row_keys = palloc(sizeof(char *) * st.rows_alloc);
-	page->row_parent_keys = palloc(sizeof(char *) * st.rows_alloc);
+		makini_bad_reply(st->ctx, "The reply is not valid UTF-8.");
 
 	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &st;
+	sem.semstate = st;
 	sem.object_start = cb_object_start;
 	sem.object_end = cb_object_end;
 	sem.array_start = cb_array_start;
@@ -728,11 +828,645 @@ makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
 	sem.array_element_start = cb_element_start;
 	sem.scalar = cb_scalar;
 
-	st.lex = makeJsonLexContextCstringLen(body, (int) len, PG_UTF8, true);
-	check_parse(pg_parse_json(st.lex, &sem), st.lex, ctx);
+	st->lex = makeJsonLexContextCstringLen(body, (int) len, PG_UTF8, true);
+	check_parse(pg_parse_json(st->lex, &sem), st->lex, st->ctx);
+}
+
+/* ------------------------------------------------------------------------
+ * The fast scanner: recursive descent over the reply's bytes (which end in
+ * a NUL, so every look-ahead stops there), accepting only what PostgreSQL's
+ * parser accepts (RFC 8259 JSON; strings of valid UTF-8 without control
+ * characters; \u escapes without U+0000 and with surrogates in pairs; no
+ * letters or digits glued to a number or keyword).  A false return means
+ * "not taken": the caller throws the partial page away and runs
+ * parse_with_postgres().
+ * ------------------------------------------------------------------------
+ */
+
+/* nesting beyond this is left to PostgreSQL's parser (and its stack check) */
+#define FAST_MAX_DEPTH	256
+
+#define CC_PLAIN	0x01		/* string byte needing no attention */
+#define CC_ALNUM	0x02		/* continues a token (JSON_ALPHANUMERIC_CHAR) */
+#define CC_WS		0x04		/* whitespace between tokens */
+
+static uint8 char_class[256];
+
+typedef struct FastScan
+{
+	ParseState *st;
+	char	   *p;				/* next byte */
+	char	   *end;			/* the reply's end; *end is '\0' */
+	bool		utf8_db;		/* \u escapes may be written as UTF-8 */
+} FastScan;
+
+/* Fills the character class table once per backend. */
+static void
+init_char_class(void)
+{
+	if (char_class['a'] != 0)
+		return;
+	for (int c = 0; c < 256; c++)
+	{
+		uint8		cc = 0;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
+			cc |= CC_PLAIN;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '_' || c >= 0x80)
+			cc |= CC_ALNUM;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			cc |= CC_WS;
+		char_class[c] = cc;
+	}
+}
+
+/* Skips whitespace. */
+static inline char *
+skip_ws(char *p)
+{
+	while (char_class[(uint8) *p] & CC_WS)
+		p++;
+	return p;
+}
+
+/* Length of the valid UTF-8 character at s (a lead byte >= 0x80), or 0. */
+static inline int
+utf8_char_len(FastScan *fs, unsigned char *s)
+{
+	int			l = pg_utf_mblen(s);
+
+	if (l < 2 || s + l > (unsigned char *) fs->end || !pg_utf8_islegal(s, l))
+		return 0;
+	return l;
+}
+
+/* Value of a hexadecimal digit, or -1. */
+static inline int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The rest of a string with escapes, from its first byte at start: validates
+ * it and, with want, de-escapes it into a copy (*str, *len).
+ */
+static bool
+fast_escaped_string(FastScan *fs, unsigned char *start, bool want,
+					char **str, int *len)
+{
+	StringInfo	buf = &fs->st->scratch;
+	unsigned char *s = start;
+	int			hi = -1;		/* pending high surrogate */
+
+	resetStringInfo(buf);
+	for (;;)
+	{
+		unsigned char c = *s;
+
+		if (c == '\\')
+		{
+			c = s[1];
+			if (c == 'u')
+			{
+				int			ch = 0;
+
+				for (int i = 2; i < 6; i++)
+				{
+					int			d = hex_value(s[i]);
+
+					if (d < 0)
+						return false;
+					ch = ch * 16 + d;
+				}
+				s += 6;
+				if (ch >= 0xD800 && ch <= 0xDBFF)
+				{
+					if (hi != -1)
+						return false;
+					hi = ch;
+					continue;
+				}
+				if (ch >= 0xDC00 && ch <= 0xDFFF)
+				{
+					if (hi == -1)
+						return false;
+					ch = 0x10000 + ((hi - 0xD800) << 10) + (ch - 0xDC00);
+					hi = -1;
+				}
+				else if (hi != -1)
+					return false;
+				if (ch == 0 || (ch >= 0x80 && !fs->utf8_db))
+					return false;
+				if (want)
+				{
+					unsigned char u[4];
+
+					unicode_to_utf8((pg_wchar) ch, u);
+					appendBinaryStringInfo(buf, (char *) u, pg_utf_mblen(u));
+				}
+				continue;
+			}
+			if (hi != -1)
+				return false;
+			switch (c)
+			{
+				case '"':
+				case '\\':
+				case '/':
+					break;
+				case 'b':
+					c = '\b';
+					break;
+				case 'f':
+					c = '\f';
+					break;
+				case 'n':
+					c = '\n';
+					break;
+				case 'r':
+					c = '\r';
+					break;
+				case 't':
+					c = '\t';
+					break;
+				default:
+					return false;
+			}
+			if (want)
+				appendStringInfoChar(buf, (char) c);
+			s += 2;
+			continue;
+		}
+		if (hi != -1)
+			return false;
+		if (c == '"')
+			break;
+		if (c >= 0x80)
+		{
+			int			l = utf8_char_len(fs, s);
+
+			if (l == 0)
+				return false;
+			if (want)
+				appendBinaryStringInfo(buf, (char *) s, l);
+			s += l;
+			continue;
+		}
+		if (c < 0x20)
+			return false;		/* a control character, or the end */
+		if (want)
+			appendStringInfoChar(buf, (char) c);
+		s++;
+	}
+	if (want)
+	{
+		*str = pnstrdup(buf->data, buf->len);
+		*len = buf->len;
+	}
+	fs->p = (char *) s + 1;
+	return true;
+}
+
+/*
+ * The string whose opening quote is at fs->p: validates it and returns its
+ * text in *str, *len -- a slice of the reply when it has no escapes, else
+ * (with want) a de-escaped copy.  Moves past the closing quote.
+ */
+static inline bool
+fast_string(FastScan *fs, bool want, char **str, int *len)
+{
+	unsigned char *start = (unsigned char *) fs->p + 1;
+	unsigned char *s = start;
+
+	for (;;)
+	{
+		while (char_class[s[0]] & CC_PLAIN)
+		{
+			if (!(char_class[s[1]] & CC_PLAIN))
+			{
+				s++;
+				break;
+			}
+			if (!(char_class[s[2]] & CC_PLAIN))
+			{
+				s += 2;
+				break;
+			}
+			if (!(char_class[s[3]] & CC_PLAIN))
+			{
+				s += 3;
+				break;
+			}
+			s += 4;
+		}
+		if (*s == '"')
+			break;
+		if (*s == '\\')
+			return fast_escaped_string(fs, start, want, str, len);
+		if (*s >= 0x80)
+		{
+			int			l = utf8_char_len(fs, s);
+
+			if (l == 0)
+				return false;
+			s += l;
+			continue;
+		}
+		return false;			/* a control character, or the end */
+	}
+	*str = (char *) start;
+	*len = s - start;
+	fs->p = (char *) s + 1;
+	return true;
+}
+
+/* The number at fs->p, in PostgreSQL's grammar. */
+static inline bool
+fast_number(FastScan *fs, char **str, int *len)
+{
+	char	   *s = fs->p;
+
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+	{
+		do
+			s++;
+		while (*s >= '0' && *s <= '9');
+	}
+	else
+		return false;
+	if (*s == '.')
+	{
+		s++;
+		if (*s < '0' || *s > '9')
+			return false;
+		do
+			s++;
+		while (*s >= '0' && *s <= '9');
+	}
+	if (*s == 'e' || *s == 'E')
+	{
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (*s < '0' || *s > '9')
+			return false;
+		do
+			s++;
+		while (*s >= '0' && *s <= '9');
+	}
+	if (char_class[(uint8) *s] & CC_ALNUM)
+		return false;
+	*str = fs->p;
+	*len = s - fs->p;
+	fs->p = s;
+	return true;
+}
+
+/* The keyword word (n bytes) at fs->p, not followed by a token character. */
+static inline bool
+fast_keyword(FastScan *fs, const char *word, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fs->p[i] != word[i])
+			return false;
+	if (char_class[(uint8) fs->p[n]] & CC_ALNUM)
+		return false;
+	fs->p += n;
+	return true;
+}
+
+/* Validates the value at fs->p and moves past it, with no events. */
+static bool
+fast_skip(FastScan *fs, int depth)
+{
+	char	   *str;
+	int			len;
+	char		close;
+
+	switch (*fs->p)
+	{
+		case '{':
+		case '[':
+			if (depth > FAST_MAX_DEPTH)
+				return false;
+			close = (*fs->p == '{') ? '}' : ']';
+			fs->p = skip_ws(fs->p + 1);
+			if (*fs->p == close)
+			{
+				fs->p++;
+				return true;
+			}
+			for (;;)
+			{
+				if (close == '}')
+				{
+					if (*fs->p != '"' || !fast_string(fs, false, &str, &len))
+						return false;
+					fs->p = skip_ws(fs->p);
+					if (*fs->p != ':')
+						return false;
+					fs->p = skip_ws(fs->p + 1);
+				}
+				if (!fast_skip(fs, depth + 1))
+					return false;
+				fs->p = skip_ws(fs->p);
+				if (*fs->p == ',')
+				{
+					fs->p = skip_ws(fs->p + 1);
+					continue;
+				}
+				if (*fs->p != close)
+					return false;
+				fs->p++;
+				return true;
+			}
+		case '"':
+			return fast_string(fs, false, &str, &len);
+		case 't':
+			return fast_keyword(fs, "true", 4);
+		case 'f':
+			return fast_keyword(fs, "false", 5);
+		case 'n':
+			return fast_keyword(fs, "null", 4);
+		default:
+			return fast_number(fs, &str, &len);
+	}
+}
+
+static bool fast_value(FastScan *fs, int depth);
+
+/*
+ * Would on_scalar() ignore a scalar now?  (A field of a record or of a
+ * mapped object that no column takes as a scalar, and not the key.)  Such
+ * strings need not be de-escaped.
+ */
+static inline bool
+scalar_ignored(ParseState *st)
+{
+	Frame	   *f;
+
+	if (st->nframes == 0)
+		return false;
+	f = &st->frames[st->nframes - 1];
+	return (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT ||
+			f->kind == FRAME_NODE) && !f->cur_is_key &&
+		(f->cur == NULL || f->cur->ncolumns == 0 || f->cur->raw);
+}
+
+/* The object at fs->p, with its events. */
+static bool
+fast_object(FastScan *fs, int depth)
+{
+	ParseState *st = fs->st;
+
+	if (depth > FAST_MAX_DEPTH)
+		return false;
+	on_object_start(st);
+	if (st->bail)
+		return false;
+	if (st->skip_depth > 0)
+	{
+		/* a skipped subtree: validated, no events */
+		if (!fast_skip(fs, depth))
+			return false;
+		on_object_end(st);
+		return true;
+	}
+	fs->p = skip_ws(fs->p + 1);
+	if (*fs->p != '}')
+	{
+		for (;;)
+		{
+			char	   *name;
+			int			namelen;
+			bool		isnull;
+
+			if (*fs->p != '"' || !fast_string(fs, true, &name, &namelen))
+				return false;
+			fs->p = skip_ws(fs->p);
+			if (*fs->p != ':')
+				return false;
+			fs->p = skip_ws(fs->p + 1);
+			isnull = (*fs->p == 'n');
+			on_field_start(st, name, namelen, fs->p);
+			if (!fast_value(fs, depth + 1))
+				return false;
+			on_field_end(st, isnull, fs->p);
+			fs->p = skip_ws(fs->p);
+			if (*fs->p == ',')
+			{
+				fs->p = skip_ws(fs->p + 1);
+				continue;
+			}
+			if (*fs->p != '}')
+				return false;
+			break;
+		}
+	}
+	fs->p++;
+	on_object_end(st);
+	return true;
+}
+
+/* The array at fs->p, with its events. */
+static bool
+fast_array(FastScan *fs, int depth)
+{
+	ParseState *st = fs->st;
+
+	if (depth > FAST_MAX_DEPTH)
+		return false;
+	on_array_start(st);
+	if (st->bail)
+		return false;
+	if (st->skip_depth > 0)
+	{
+		if (!fast_skip(fs, depth))
+			return false;
+		on_array_end(st);
+		return true;
+	}
+	fs->p = skip_ws(fs->p + 1);
+	if (*fs->p != ']')
+	{
+		for (;;)
+		{
+			on_element_start(st);
+			if (!fast_value(fs, depth + 1))
+				return false;
+			fs->p = skip_ws(fs->p);
+			if (*fs->p == ',')
+			{
+				fs->p = skip_ws(fs->p + 1);
+				continue;
+			}
+			if (*fs->p != ']')
+				return false;
+			break;
+		}
+	}
+	fs->p++;
+	on_array_end(st);
+	return true;
+}
+
+/* The value at fs->p, with its events. */
+static bool
+fast_value(FastScan *fs, int depth)
+{
+	ParseState *st = fs->st;
+	char	   *str = fs->p;
+	int			len;
+	JsonTokenType type;
+
+	switch (*fs->p)
+	{
+		case '{':
+			return fast_object(fs, depth);
+		case '[':
+			return fast_array(fs, depth);
+		case '"':
+			if (scalar_ignored(st))
+				return fast_string(fs, false, &str, &len);
+			if (!fast_string(fs, true, &str, &len))
+				return false;
+			type = JSON_TOKEN_STRING;
+			break;
+		case 't':
+			if (!fast_keyword(fs, "true", 4))
+				return false;
+			len = 4;
+			type = JSON_TOKEN_TRUE;
+			break;
+		case 'f':
+			if (!fast_keyword(fs, "false", 5))
+				return false;
+			len = 5;
+			type = JSON_TOKEN_FALSE;
+			break;
+		case 'n':
+			if (!fast_keyword(fs, "null", 4))
+				return false;
+			len = 4;
+			type = JSON_TOKEN_NULL;
+			break;
+		default:
+			if (!fast_number(fs, &str, &len))
+				return false;
+			type = JSON_TOKEN_NUMBER;
+			break;
+	}
+	on_scalar(st, str, len, type);
+	return !st->bail;
+}
+
+/*
+ * Parses the reply with the fast scanner; false if it did not take it
+ * (then the page is incomplete and must be thrown away).
+ */
+static bool
+parse_fast(ParseState *st, char *body, size_t len)
+{
+	FastScan	fs;
+
+	if (body[len] != '\0')
+		return false;
+	init_char_class();
+	fs.st = st;
+	fs.end = body + len;
+	fs.utf8_db = (GetDatabaseEncoding() == PG_UTF8);
+	fs.p = skip_ws(body);
+	if (*fs.p != '{')
+		return false;			/* not an object: PostgreSQL's parser says why */
+	if (!fast_value(&fs, 0))
+		return false;
+	fs.p = skip_ws(fs.p);
+	return fs.p == fs.end;
+}
+
+/* ------------------------------------------------------------------------
+ * Pages
+ * ------------------------------------------------------------------------
+ */
+
+/* A fresh parse state and empty page (the fast scanner's when fast). */
+static void
+init_parse(ParseState *st, MakiniColumnMap *map, bool single_record,
+		   const MakiniReplyContext *ctx, bool fast)
+{
+	MakiniPage *page = palloc0(sizeof(MakiniPage));
+
+	memset(st, 0, sizeof(ParseState));
+	st->map = map;
+	st->trie = (PathTrie *) map->parser;
+	st->ctx = ctx;
+	st->page = page;
+	st->single = single_record;
+	st->fast = fast;
+	st->maxframes = 16;
+	st->frames = palloc(sizeof(Frame) * st->maxframes);
+	st->pending_skip = true;
+	st->rows_alloc = Max(64, st->trie->rows_hint);
+	st->cur_row = -1;
+	st->parent_vals = palloc0(sizeof(MakiniValue) * Max(map->nslots, 1));
+	initStringInfo(&st->star);
+	if (fast)
+		initStringInfo(&st->scratch);
+
+	page->ncols = map->nslots;
+	page->total = -1;
+	page->values = palloc0(sizeof(MakiniValue) * st->rows_alloc * Max(map->nslots, 1));
+	page->row_keys = palloc(sizeof(char *) * st->rows_alloc);
+	page->row_parent_keys = palloc(sizeof(char *) * st->rows_alloc);
+}
+
+/*
+ * Parses one reply (a list page, or with single_record an item reply
+ * {"data": {...}}) into rows of map's columns.  Everything is allocated in
+ * the current memory context; the body (NUL-terminated at len) must stay
+ * valid, and unchanged, as long as the page.
+ */
+MakiniPage *
+makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
+				  bool single_record, const MakiniReplyContext *ctx)
+{
+	ParseState	st;
+
+	if (len > PG_INT32_MAX)
+		makini_bad_reply(ctx, "The reply is larger than 2 GB.");
+	if (map->parser == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(map));
+
+		map->parser = build_trie(map);
+		MemoryContextSwitchTo(old);
+	}
+
+	init_parse(&st, map, single_record, ctx, true);
+	if (!makini_fast_json || !parse_fast(&st, body, len) || st.bail)
+	{
+		elog(DEBUG2, "makini_fdw: reply of GET %s left to PostgreSQL's JSON parser",
+			 ctx->path ? ctx->path : "?");
+		init_parse(&st, map, single_record, ctx, false);
+		parse_with_postgres(&st, body, len);
+	}
 	if (!st.seen_data)
 		makini_bad_reply(ctx, "The reply has no \"data\" member.");
-	return page;
+	/* pages are alike: the next one gets room for this one's rows and some */
+	st.trie->rows_hint = Min(st.page->nrows + st.page->nrows / 8, 1000000);
+	return st.page;
 }
 
 /* ------------------------------------------------------------------------

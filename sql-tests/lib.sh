@@ -10,7 +10,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 PG_CONFIG=$PGBIN/pg_config
 PYTHON=/usr/bin/python3
 export PGPORT=${PGPORT:-54329}
-export SIM_PORT=18765
+export SIM_PORT=${SIM_PORT:-18765}
 RUNDIR=${RUNDIR:-/tmp/makini_fdw_run}
 PGDATA_DIR=$RUNDIR/data
 export PGHOST=$RUNDIR/sock
@@ -30,7 +30,7 @@ as_pg() {
 
 # Installs the Debian packages the build, the cluster and the tests need.
 install_deps() {
-	local pkgs="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev gcc make curl python3 sqlsmith"
+	local pkgs="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libdeflate-dev gcc make curl python3 sqlsmith"
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
