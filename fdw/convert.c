@@ -333,7 +333,14 @@ convert_instant(MakiniColumn *col, MakiniValue *v)
 	TimestampTz ts;
 
 	if (v->kind != MAKINI_VALUE_STRING || !parse_iso_instant(v->str, v->len, &ts))
+	{
+		/* other date forms go to the input function, but not its words */
+		if (v->len < 1 || v->str[0] < '0' || v->str[0] > '9')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+					 errmsg("not an ISO 8601 date-time")));
 		return input_value(col, value_cstring(v));
+	}
 	switch (col->conv)
 	{
 		case MAKINI_CONV_TIMESTAMPTZ:

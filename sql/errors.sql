@@ -251,6 +251,11 @@ SELECT substring(detail FROM '^Record "([^"]+)"') IN (SELECT key FROM truth_line
 FROM tried ORDER BY ctid DESC LIMIT 1;
 SELECT sim('fault?kind=bad_value&field=lineItems.0.lineNo&value=1.5&conn=plant_a');
 SELECT state, message FROM try('SELECT * FROM erp.purchase_order_lines');
+-- date-times are ISO 8601: the input function's special words are not dates
+SELECT sim('fault?kind=bad_value&field=orderDate&value=now&conn=plant_a');
+SELECT state, message FROM try('SELECT * FROM erp.purchase_orders');
+SELECT sim('fault?kind=bad_value&field=orderDate&value=infinity&conn=plant_a');
+SELECT state, message FROM try('SELECT * FROM erp.purchase_orders');
 -- a column the query does not read is not converted, and count(*) reads none
 SELECT sim('fault?kind=bad_value&field=totalNetValue&value=12,50&conn=plant_a');
 SELECT state, rows = (SELECT count(*) FROM truth_po) AS right_count

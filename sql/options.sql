@@ -57,7 +57,7 @@ FROM (VALUES ('url', 'https://api.makini.io'), ('allow_insecure', 'true'),
              ('field', 'code'), ('bogus', 'x')) AS t(o, v);
 
 -- an unknown name lists the valid ones for that level
-CREATE SERVER opt_bad FOREIGN DATA WRAPPER makini_fdw OPTIONS (token 'tok_x');
+CREATE SERVER opt_bad FOREIGN DATA WRAPPER makini_fdw OPTIONS (token 'x');
 ALTER FOREIGN TABLE opt_try_table OPTIONS (ADD url 'https://api.makini.io');
 ALTER FOREIGN TABLE opt_try_table ALTER COLUMN c OPTIONS (ADD column_name 'x');
 ALTER USER MAPPING FOR CURRENT_USER SERVER opt_try OPTIONS (ADD url 'https://api.makini.io');
