@@ -1,7 +1,7 @@
 # makini_fdw — PGXS build
 MODULE_big = makini_fdw
 OBJS = fdw/makini_fdw.o fdw/options.o fdw/http.o fdw/errors.o fdw/page.o \
-       fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o
+       fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o
 
 EXTENSION = makini_fdw
 DATA = fdw/makini_fdw--1.0.sql

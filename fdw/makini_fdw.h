@@ -15,7 +15,9 @@
 
 #include "postgres.h"
 
+#include "commands/explain.h"
 #include "fmgr.h"
+#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
@@ -328,6 +330,33 @@ extern char *makini_render_text(Datum value, Oid type);
 extern bool makini_in_list_values(Datum array, List **values);
 extern bool makini_cond_filters(const MakiniCond *c, Datum value, Oid type,
 								List **filters);
+
+/* ------------------------------------------------------------------------
+ * makini_fdw.c (planner) → scan.c (executor): fdw_private of a ForeignScan;
+ * fdw_exprs holds the conditions' values.
+ * ------------------------------------------------------------------------
+ */
+enum FdwScanPrivateIndex
+{
+	FdwScanPrivateConds,		/* serialized MakiniCond list */
+	FdwScanPrivateSorts,		/* list of (field, descending) */
+	FdwScanPrivateAttrs,		/* attnums the query uses (0 = whole row) */
+	FdwScanPrivatePerPage,
+	FdwScanPrivateLimit			/* rows the query needs at most, or -1 */
+};
+
+/* scan.c: the executor callbacks */
+extern void makiniBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *makiniIterateForeignScan(ForeignScanState *node);
+extern void makiniReScanForeignScan(ForeignScanState *node);
+extern void makiniEndForeignScan(ForeignScanState *node);
+extern void makiniExplainForeignScan(ForeignScanState *node, ExplainState *es);
+extern bool makiniAnalyzeForeignTable(Relation relation,
+									  AcquireSampleRowsFunc *func,
+									  BlockNumber *totalpages);
+extern void makiniForeignAsyncRequest(AsyncRequest *areq);
+extern void makiniForeignAsyncConfigureWait(AsyncRequest *areq);
+extern void makiniForeignAsyncNotify(AsyncRequest *areq);
 
 /* ------------------------------------------------------------------------
  * import.c / status.c

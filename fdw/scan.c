@@ -1,0 +1,951 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		  The executor side of makini_fdw: a scan's page loop with prefetch,
+ *		  async scans under an Append, ANALYZE's sample, EXPLAIN.
+ *
+ * A scan is a list of "variants" (one per value of a pushed IN list or
+ * key list, else one), each a sequence of pages.  While the rows of one
+ * page are returned, the next request (the next page, or the first page
+ * of the next variant) is already on the wire.  Two memory contexts hold
+ * the current page and the request in flight; a third, reset per tuple,
+ * holds converted values.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/execAsync.h"
+#include "executor/executor.h"
+#include "executor/nodeAppend.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/sampling.h"
+
+#include "makini_fdw.h"
+
+/* empty pages in a row (with a next link) before we call it a loop */
+#define MAKINI_MAX_EMPTY_PAGES	100
+/* rows returned between two non-blocking polls of the request in flight */
+#define MAKINI_POLL_EVERY		256
+
+/* memory kept for a page: this much a record, between 1 and 8 MB */
+#define MAKINI_PAGE_BYTES_PER_RECORD	(16 * 1024)
+
+/* one request sequence of a scan: filters, or one key */
+typedef struct MakiniVariant
+{
+	List	   *filters;		/* MakiniFilter */
+	char	   *item_key;		/* item request, or NULL */
+} MakiniVariant;
+
+/* executor state of a foreign scan */
+typedef struct MakiniScanState
+{
+	MakiniTableOptions *topts;
+	MakiniConnection *conn;
+	MakiniColumnMap *map;
+	List	   *conds;			/* MakiniCond */
+	List	   *cond_exprs;		/* ExprState per condition */
+	List	   *sorts;			/* MakiniSort */
+	int			per_page;
+	int64		limit;
+
+	MemoryContext scan_cxt;		/* variants, lasting the scan */
+	MemoryContext page_cxt;		/* the page whose rows are returned */
+	MemoryContext next_cxt;		/* the request in flight */
+	MemoryContext tuple_cxt;	/* converted values of one row */
+
+	bool		started;
+	bool		finished;
+	List	   *variants;		/* MakiniVariant */
+	int			cur_variant;	/* variant of the current page */
+	int			cur_pageno;
+	MakiniPage *page;
+	MakiniReplyContext page_ctx;
+	int			row;
+	int			empty_pages;
+
+	MakiniRequest *next_req;	/* in flight, or NULL */
+	int			next_variant;
+	int			next_pageno;
+	char	   *next_path;
+
+	/* the request after next, sent before the next page is parsed */
+	bool		speculate;		/* this scan may (no LIMIT, not ANALYZE) */
+	MakiniRequest *spec_req;	/* in flight, or NULL */
+	int			spec_variant;
+	int			spec_pageno;
+	char	   *spec_path;
+	MemoryContext spec_cxt;		/* created on first use */
+
+	int64		rows_returned;
+	bool		followed;		/* the request after the current page was
+								 * considered (the LIMIT may hold it back) */
+	MakiniStats stats;
+
+	/* async scans under an Append */
+	bool		in_async;		/* rows asked for by the Append: never block */
+	bool		starved;		/* ... and the next page has not arrived */
+	int			timer_fd;		/* wakes the Append to drive transfers, or -1 */
+	MemoryContextCallback timer_cb;
+} MakiniScanState;
+
+static void close_timer(void *arg);
+
+/* ------------------------------------------------------------------------
+ * Executor
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The memory of one page: its reply, encoded and decoded, and its parsed
+ * rows, reset for every page.  A generation context whose keeper block
+ * holds a whole page keeps that memory across resets, where an aset.c
+ * context hands its multi-megabyte chunks back to malloc, and malloc back
+ * to the kernel: every page then paid for page faults on fresh memory (a
+ * quarter of a scan's time on a VM).  The keeper is sized for st->per_page
+ * records; a bigger page still fits, with fresh memory for the excess.
+ */
+static MemoryContext
+create_page_context(MakiniScanState *st, MemoryContext parent)
+{
+	Size		keeper = (Size) Max(st->per_page, 1) * MAKINI_PAGE_BYTES_PER_RECORD;
+
+	keeper = Min(Max(keeper, 1024 * 1024), 8 * 1024 * 1024);
+	return GenerationContextCreate(parent, "makini_fdw page", keeper,
+								   1024 * 1024, 64 * 1024 * 1024);
+}
+
+/* The scan's memory: variants, two pages (current, in flight), one row. */
+static void
+create_scan_contexts(MakiniScanState *st, MemoryContext parent)
+{
+	st->scan_cxt = AllocSetContextCreate(parent, "makini_fdw scan",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->page_cxt = create_page_context(st, parent);
+	st->next_cxt = create_page_context(st, parent);
+	st->tuple_cxt = AllocSetContextCreate(parent, "makini_fdw tuple",
+										  ALLOCSET_SMALL_SIZES);
+	st->timer_fd = -1;
+}
+
+/* BeginForeignScan: options, connection, column map, condition values. */
+void
+makiniBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	MakiniScanState *st = palloc0(sizeof(MakiniScanState));
+	Relation	rel = node->ss.ss_currentRelation;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	Oid			userid;
+	UserMapping *um;
+	RangeTblEntry *rte;
+
+	node->fdw_state = st;
+	st->timer_fd = -1;
+	st->topts = makini_get_table_options(RelationGetRelid(rel));
+	st->conds = makini_conds_from_private(list_nth(fsplan->fdw_private, FdwScanPrivateConds));
+	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateSorts))
+	{
+		MakiniSort *s = palloc0(sizeof(MakiniSort));
+
+		s->field = strVal(linitial((List *) lfirst(lc)));
+		s->descending = boolVal(lsecond((List *) lfirst(lc)));
+		st->sorts = lappend(st->sorts, s);
+	}
+	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAttrs))
+		attrs = bms_add_member(attrs, lfirst_int(lc) - FirstLowInvalidHeapAttributeNumber);
+	/* no column at all (count(*)): a set naming none, as NULL means all */
+	if (attrs == NULL)
+		attrs = bms_make_singleton(SelfItemPointerAttributeNumber -
+								   FirstLowInvalidHeapAttributeNumber);
+	st->per_page = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePerPage));
+	st->limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	um = GetUserMapping(userid, GetForeignTable(RelationGetRelid(rel))->serverid);
+	st->conn = makini_get_connection(&st->topts->server, um);
+	st->map = makini_build_column_map(rel, st->topts, attrs);
+	st->cond_exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+
+	create_scan_contexts(st, estate->es_query_cxt);
+}
+
+/*
+ * Multiplies the variants by the values of an evaluated IN list or key
+ * condition: one request sequence per value.  A key with a "/" cannot be a
+ * path segment: it is sent as filter[key].  Returns the variants unchanged,
+ * clearing *sent, if a value cannot be sent (the local qual decides alone).
+ */
+static List *
+expand_variants(List *variants, MakiniCond *c, Datum value, Oid type,
+				bool *sent)
+{
+	List	   *result = NIL;
+	List	   *values;
+	ListCell   *lc;
+
+	if (c->in_list)
+	{
+		if (!makini_in_list_values(value, &values))
+		{
+			*sent = false;
+			return variants;
+		}
+	}
+	else
+	{
+		values = list_make1(makeString(makini_render_text(value, type)));
+		if (strVal(linitial(values))[0] == '\0')
+		{
+			*sent = false;
+			return variants;
+		}
+	}
+
+	foreach(lc, variants)
+	{
+		MakiniVariant *v = (MakiniVariant *) lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, values)
+		{
+			MakiniVariant *nv = palloc0(sizeof(MakiniVariant));
+			char	   *text = strVal(lfirst(lc2));
+
+			nv->filters = list_copy(v->filters);
+			if (c->key_lookup && strchr(text, '/') == NULL)
+				nv->item_key = text;
+			else
+			{
+				MakiniFilter *f = palloc0(sizeof(MakiniFilter));
+
+				f->field = c->field;
+				f->op = makini_op_name(c->op);
+				f->value = text;
+				nv->filters = lappend(nv->filters, f);
+			}
+			result = lappend(result, nv);
+		}
+	}
+	return result;
+}
+
+/* Adds one filter to every variant. */
+static void
+add_filter(List *variants, MakiniFilter *f)
+{
+	ListCell   *lc;
+
+	foreach(lc, variants)
+	{
+		MakiniVariant *v = (MakiniVariant *) lfirst(lc);
+
+		v->filters = lappend(v->filters, f);
+	}
+}
+
+/*
+ * Evaluates the conditions' values for this scan (or this outer row) and
+ * builds the request variants.  A NULL value means no row can match: no
+ * variant at all, no request.  A value that cannot be sent leaves its
+ * condition to the local qual alone: the API's rows may then fail it, so
+ * the query's LIMIT no longer bounds the pages to fetch.
+ */
+static List *
+build_variants(ForeignScanState *node, MakiniScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	List	   *variants = list_make1(palloc0(sizeof(MakiniVariant)));
+	bool		all_sent = true;
+	ListCell   *lc1,
+			   *lc2;
+
+	forboth(lc1, st->conds, lc2, st->cond_exprs)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc1);
+		ExprState  *es = (ExprState *) lfirst(lc2);
+		bool		isnull;
+		Datum		value = ExecEvalExpr(es, econtext, &isnull);
+		Oid			type = exprType((Node *) es->expr);
+		List	   *filters = NIL;
+		ListCell   *lc;
+
+		if (isnull)
+			return NIL;
+		if (c->in_list || c->key_lookup)
+			variants = expand_variants(variants, c, value, type, &all_sent);
+		else if (makini_cond_filters(c, value, type, &filters))
+		{
+			foreach(lc, filters)
+				add_filter(variants, (MakiniFilter *) lfirst(lc));
+		}
+		else
+			all_sent = false;
+	}
+	if (!all_sent)
+		st->limit = -1;
+	return variants;
+}
+
+/* The path of the request for page pageno of variant v. */
+static char *
+variant_path(MakiniScanState *st, MakiniVariant *v, int pageno)
+{
+	return makini_build_path(st->topts->resource, v->item_key, v->filters,
+							 st->sorts, st->per_page, pageno, false);
+}
+
+/* Drops the speculative request, if any (it was not needed after all). */
+static void
+cancel_speculation(MakiniScanState *st)
+{
+	if (st->spec_req == NULL)
+		return;
+	makini_request_cancel(st->spec_req);
+	st->spec_req = NULL;
+	MemoryContextReset(st->spec_cxt);
+}
+
+/*
+ * Puts the request for (variant, pageno) on the wire in next_cxt, or adopts
+ * the speculative request if it asked for just that.
+ */
+static void
+start_request(MakiniScanState *st, int variant, int pageno)
+{
+	MemoryContext old;
+
+	if (st->spec_req != NULL && st->spec_variant == variant &&
+		st->spec_pageno == pageno)
+	{
+		MemoryContext swap = st->next_cxt;
+
+		st->next_cxt = st->spec_cxt;
+		st->spec_cxt = swap;
+		st->next_req = st->spec_req;
+		st->next_variant = variant;
+		st->next_pageno = pageno;
+		st->next_path = st->spec_path;
+		st->spec_req = NULL;
+		return;
+	}
+	cancel_speculation(st);
+	old = MemoryContextSwitchTo(st->next_cxt);
+	st->next_variant = variant;
+	st->next_pageno = pageno;
+	st->next_path = variant_path(st, list_nth(st->variants, variant), pageno);
+	st->next_req = makini_request_start(st->conn, st->next_path, &st->stats);
+	MemoryContextSwitchTo(old);
+}
+
+/* Page number the links.next URL asks for, or 0 if it names none. */
+static int
+next_link_page(const char *link)
+{
+	const char *q = link ? strchr(link, '?') : NULL;
+
+	while (q != NULL)
+	{
+		q++;
+		if (strncmp(q, "page=", 5) == 0)
+			return atoi(q + 5);
+		q = strchr(q, '&');
+	}
+	return 0;
+}
+
+/*
+ * After page cur_pageno of cur_variant: is there a following page of the
+ * same variant?  Raises HV00M for paging that would loop.
+ */
+static bool
+has_following_page(MakiniScanState *st)
+{
+	MakiniPage *page = st->page;
+	MakiniVariant *v = list_nth(st->variants, st->cur_variant);
+	int			linked;
+
+	if (v->item_key != NULL || !page->has_next)
+		return false;
+	linked = next_link_page(page->next_link);
+	if (linked != 0 && linked <= st->cur_pageno)
+		makini_bad_reply(&st->page_ctx,
+						 "links.next of page %d asks for page %d again.",
+						 st->cur_pageno, linked);
+	if (page->last_page > 0 && st->cur_pageno >= page->last_page)
+		return false;
+	st->empty_pages = page->nrecords == 0 ? st->empty_pages + 1 : 0;
+	if (st->empty_pages > MAKINI_MAX_EMPTY_PAGES)
+		makini_bad_reply(&st->page_ctx,
+						 "%d empty pages in a row, each with a links.next.",
+						 st->empty_pages);
+	return true;
+}
+
+/* Starts the request after the current page: next page, or next variant. */
+static void
+prefetch(MakiniScanState *st)
+{
+	st->followed = true;
+	if (has_following_page(st))
+		start_request(st, st->cur_variant, st->cur_pageno + 1);
+	else if (st->cur_variant + 1 < list_length(st->variants))
+		start_request(st, st->cur_variant + 1, 1);
+}
+
+/*
+ * Speculative prefetch.  With one keep-alive connection (HTTP/1.1, no
+ * pipelining) a request can only go out once the reply before it has
+ * arrived, and what to ask for next is known only once that reply is
+ * decoded and parsed (links.next, meta).  But the current page N's
+ * meta.last_page already says whether page N+2 exists: so as soon as the
+ * bytes of page N+1 are in, the request for N+2 goes out, and the decoding
+ * and parsing of N+1 overlap its round trip.  Parsing N+1 then confirms it (prefetch adopts the request) or not
+ * (it is cancelled: the paging changed meanwhile, or N+1 was bad), so the
+ * pages read are the same either way.  Only plain list scans without a
+ * LIMIT speculate, and never on an empty page.
+ */
+static void
+speculate(MakiniScanState *st)
+{
+	MakiniPage *page = st->page;
+	MakiniVariant *v = list_nth(st->variants, st->next_variant);
+	MemoryContext old;
+
+	if (!st->speculate || st->spec_req != NULL || page == NULL ||
+		v->item_key != NULL || st->next_variant != st->cur_variant ||
+		st->next_pageno != st->cur_pageno + 1 || !page->has_next ||
+		page->nrecords == 0 || page->last_page < st->next_pageno + 1 ||
+		!makini_request_wait_arrival(st->next_req))
+		return;
+	if (st->spec_cxt == NULL)
+		st->spec_cxt = create_page_context(st, MemoryContextGetParent(st->page_cxt));
+	old = MemoryContextSwitchTo(st->spec_cxt);
+	st->spec_variant = st->next_variant;
+	st->spec_pageno = st->next_pageno + 1;
+	st->spec_path = variant_path(st, v, st->spec_pageno);
+	st->spec_req = makini_request_start(st->conn, st->spec_path, &st->stats);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Waits for the request in flight.  A failure is reported here with the
+ * table's on_unreachable (the connection, shared by every table of the
+ * server, does not know it); NULL when the server is skipped.
+ */
+static MakiniResponse *
+wait_reply(MakiniScanState *st, bool item)
+{
+	MakiniResponse *resp = makini_request_wait(st->next_req, MAKINI_NO_RAISE);
+	MakiniReplyContext ctx;
+
+	if ((resp->status >= 200 && resp->status < 300) || (item && resp->status == 404))
+		return resp;
+	ctx.servername = st->topts->server.servername;
+	ctx.path = st->next_path;
+	ctx.request_id = resp->request_id;
+	makini_report_failure(resp, &ctx, st->topts->server.skip_unreachable);
+	return NULL;				/* skipped: a WARNING was given */
+}
+
+/*
+ * Waits for the request in flight, parses it and makes it the current
+ * page; then puts the following request on the wire, unless the query's
+ * LIMIT is already covered.  Returns false when the scan is over.
+ */
+static bool
+advance_page(MakiniScanState *st)
+{
+	MakiniResponse *resp;
+	MemoryContext old;
+	MemoryContext swap;
+	bool		item;
+
+	/* the LIMIT held the next request back, but the query wants more rows */
+	if (st->next_req == NULL && st->page != NULL && !st->followed)
+		prefetch(st);
+	if (st->next_req == NULL)
+		return false;
+	item = ((MakiniVariant *) list_nth(st->variants,
+									   st->next_variant))->item_key != NULL;
+	speculate(st);
+	old = MemoryContextSwitchTo(st->next_cxt);
+	resp = wait_reply(st, item);
+	st->next_req = NULL;
+
+	/* the old page goes; the new one lives in what was next_cxt */
+	MemoryContextReset(st->page_cxt);
+	swap = st->page_cxt;
+	st->page_cxt = st->next_cxt;
+	st->next_cxt = swap;
+	st->followed = false;
+	st->cur_variant = st->next_variant;
+	st->cur_pageno = st->next_pageno;
+	st->page = NULL;
+	st->row = 0;
+	if (resp == NULL)
+	{
+		/* unreachable and on_unreachable 'skip': a WARNING was given */
+		MemoryContextSwitchTo(old);
+		st->finished = true;
+		return false;
+	}
+	st->page_ctx.servername = st->topts->server.servername;
+	st->page_ctx.path = st->next_path;
+	st->page_ctx.request_id = resp->request_id;
+	if (resp->status == 404)
+		st->page = palloc0(sizeof(MakiniPage));
+	else
+		st->page = makini_parse_page(st->map, resp->body, resp->len,
+									 item,
+									 &st->page_ctx);
+	resp->body = NULL;
+	MemoryContextSwitchTo(old);
+
+	if (st->limit < 0 || st->rows_returned + st->page->nrows < st->limit)
+		prefetch(st);
+	cancel_speculation(st);		/* not adopted: not needed */
+	return true;
+}
+
+/* Starts the scan: evaluates values, builds variants, sends the first request. */
+static void
+start_scan(ForeignScanState *node, MakiniScanState *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+
+	st->variants = build_variants(node, st);
+	MemoryContextSwitchTo(old);
+	st->started = true;
+	st->finished = (st->variants == NIL);
+	st->empty_pages = 0;
+	st->speculate = (st->limit < 0);
+	if (!st->finished)
+		start_request(st, 0, 1);
+}
+
+/* IterateForeignScan: the next row, fetching pages as needed. */
+TupleTableSlot *
+makiniIterateForeignScan(ForeignScanState *node)
+{
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext old;
+
+	ExecClearTuple(slot);
+	if (!st->started)
+		start_scan(node, st);
+	while (st->page == NULL || st->row >= st->page->nrows)
+	{
+		if (st->in_async && !st->finished && st->next_req != NULL &&
+			!makini_request_poll(st->next_req))
+		{
+			st->starved = true; /* the Append will wait and ask again */
+			return slot;
+		}
+		if (st->finished || !advance_page(st))
+		{
+			st->finished = true;
+			return slot;
+		}
+	}
+
+	MemoryContextReset(st->tuple_cxt);
+	old = MemoryContextSwitchTo(st->tuple_cxt);
+	makini_convert_row(st->map,
+					   &st->page->values[(Size) st->row * st->page->ncols],
+					   st->page->row_parent_keys[st->row],
+					   st->page->row_keys[st->row],
+					   slot->tts_values, slot->tts_isnull, &st->page_ctx);
+	MemoryContextSwitchTo(old);
+	st->row++;
+	st->rows_returned++;
+	if (st->next_req != NULL && st->row % MAKINI_POLL_EVERY == 0)
+		makini_request_poll(st->next_req);
+	return ExecStoreVirtualTuple(slot);
+}
+
+/* Drops the request in flight and the pages. */
+static void
+reset_scan(MakiniScanState *st)
+{
+	cancel_speculation(st);
+	if (st->next_req != NULL)
+		makini_request_cancel(st->next_req);
+	st->next_req = NULL;
+	st->page = NULL;
+	st->variants = NIL;
+	st->started = false;
+	st->finished = false;
+	st->rows_returned = 0;
+	MemoryContextReset(st->page_cxt);
+	MemoryContextReset(st->next_cxt);
+	MemoryContextReset(st->scan_cxt);
+}
+
+/* ReScanForeignScan: start over, with the outer row's values if they changed. */
+void
+makiniReScanForeignScan(ForeignScanState *node)
+{
+	reset_scan((MakiniScanState *) node->fdw_state);
+}
+
+/* EndForeignScan: release the request in flight now (contexts go with the query). */
+void
+makiniEndForeignScan(ForeignScanState *node)
+{
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+
+	if (st != NULL && st->next_req != NULL)
+	{
+		makini_request_cancel(st->next_req);
+		st->next_req = NULL;
+	}
+	if (st != NULL)
+	{
+		cancel_speculation(st);
+		close_timer(st);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * ANALYZE: a sample of the rows, read through the same page loop.  The
+ * first MAKINI_ANALYZE_MAX_PAGES pages of MAKINI_MAX_PAGE_SIZE records are
+ * read; past them the row count is extrapolated from meta.total.
+ * ------------------------------------------------------------------------
+ */
+#define MAKINI_MAX_PAGE_SIZE		500
+#define MAKINI_ANALYZE_MAX_PAGES	200
+
+/* Reservoir-samples the rows of a foreign table for ANALYZE. */
+static int
+makini_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows,
+						   int targrows, double *totalrows,
+						   double *totaldeadrows)
+{
+	MakiniScanState *st = palloc0(sizeof(MakiniScanState));
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	MemoryContext caller = CurrentMemoryContext;
+	ReservoirStateData rstate;
+	double		seen = 0;
+	int64		records = 0;
+	int			nsampled = 0;
+	int			pages = 0;
+	double		skip = -1;
+
+	st->topts = makini_get_table_options(RelationGetRelid(rel));
+	st->conn = makini_get_connection(&st->topts->server,
+									 GetUserMapping(GetUserId(), GetForeignTable(RelationGetRelid(rel))->serverid));
+	st->map = makini_build_column_map(rel, st->topts, NULL);
+	st->per_page = MAKINI_MAX_PAGE_SIZE;
+	st->limit = -1;
+	create_scan_contexts(st, caller);
+	st->variants = list_make1(palloc0(sizeof(MakiniVariant)));
+	st->started = true;
+	start_request(st, 0, 1);
+	reservoir_init_selection_state(&rstate, targrows);
+
+	while (pages < MAKINI_ANALYZE_MAX_PAGES && advance_page(st))
+	{
+		pages++;
+		records += st->page->nrecords;
+		for (st->row = 0; st->row < st->page->nrows; st->row++)
+		{
+			int			slot = nsampled;
+
+			CHECK_FOR_INTERRUPTS();
+			if (nsampled >= targrows)
+			{
+				/* Vitter's algorithm: skip rows, then replace a random one */
+				if (skip < 0)
+					skip = reservoir_get_next_S(&rstate, seen, targrows);
+				if (skip-- > 0)
+				{
+					seen++;
+					continue;
+				}
+				slot = (int) (targrows * sampler_random_fract(&rstate.randstate));
+				heap_freetuple(rows[slot]);
+			}
+			MemoryContextReset(st->tuple_cxt);
+			MemoryContextSwitchTo(st->tuple_cxt);
+			makini_convert_row(st->map,
+							   &st->page->values[(Size) st->row * st->page->ncols],
+							   st->page->row_parent_keys[st->row],
+							   st->page->row_keys[st->row], values, nulls,
+							   &st->page_ctx);
+			MemoryContextSwitchTo(caller);
+			rows[slot] = heap_form_tuple(desc, values, nulls);
+			if (nsampled < targrows)
+				nsampled++;
+			seen++;
+		}
+	}
+	*totalrows = seen;
+	if (st->next_req != NULL && st->page != NULL && st->page->total > records && records > 0)
+		*totalrows = seen * st->page->total / records;
+	*totaldeadrows = 0;
+	if (st->next_req != NULL)
+		makini_request_cancel(st->next_req);
+	ereport(elevel,
+			(errmsg("\"%s\": %d pages of the Makini API read, %.0f rows seen, %d rows in sample, %.0f estimated total rows",
+					RelationGetRelationName(rel), pages, seen, nsampled, *totalrows)));
+	MemoryContextDelete(st->scan_cxt);
+	MemoryContextDelete(st->page_cxt);
+	MemoryContextDelete(st->next_cxt);
+	MemoryContextDelete(st->tuple_cxt);
+	return nsampled;
+}
+
+/* AnalyzeForeignTable: sample through the API. */
+bool
+makiniAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+						  BlockNumber *totalpages)
+{
+	*func = makini_acquire_sample_rows;
+	*totalpages = 1;
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Async scans: under an Append over many servers, every scan's request is on
+ * the wire at once (they share one curl multi handle) and rows come from
+ * whichever page arrives first.  The Append waits on one descriptor per
+ * scan: a timerfd ticking every MAKINI_ASYNC_TICK_MS, after which the scan
+ * drives all transfers without blocking.  A tick rather than curl's sockets
+ * keeps the wait interruptible (the Append's wait set has no latch) and
+ * covers connects and retry backoffs alike.
+ * ------------------------------------------------------------------------
+ */
+#define MAKINI_ASYNC_TICK_MS	2
+
+/* Closes the scan's timer when its memory goes (end of query or error). */
+static void
+close_timer(void *arg)
+{
+	MakiniScanState *st = (MakiniScanState *) arg;
+
+	if (st->timer_fd >= 0)
+		close(st->timer_fd);
+	st->timer_fd = -1;
+}
+
+/* Arms the scan's timer for one tick, creating it on first use. */
+static int
+arm_timer(MakiniScanState *st)
+{
+	struct itimerspec its = {{0, 0}, {0, MAKINI_ASYNC_TICK_MS * 1000000L}};
+	uint64		expirations;
+
+	if (st->timer_fd < 0)
+	{
+		st->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (st->timer_fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("makini_fdw could not create a timer for an async scan: %m")));
+		st->timer_cb.func = close_timer;
+		st->timer_cb.arg = st;
+		MemoryContextRegisterResetCallback(st->scan_cxt, &st->timer_cb);
+	}
+	/* drain a past expiration, then arm */
+	if (read(st->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		elog(DEBUG1, "makini_fdw: reading the async timer failed: %m");
+	if (timerfd_settime(st->timer_fd, 0, &its, NULL) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("makini_fdw could not arm a timer for an async scan: %m")));
+	return st->timer_fd;
+}
+
+/*
+ * Gives the Append a row if one is ready, else leaves the request pending;
+ * the row goes through the node (local quals, projection).
+ */
+static void
+produce_async(AsyncRequest *areq)
+{
+	ForeignScanState *node = (ForeignScanState *) areq->requestee;
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+	TupleTableSlot *volatile result = NULL;
+
+	st->in_async = true;
+	st->starved = false;
+	PG_TRY();
+	{
+		result = areq->requestee->ExecProcNodeReal(areq->requestee);
+	}
+	PG_FINALLY();
+	{
+		st->in_async = false;
+	}
+	PG_END_TRY();
+
+	if (!TupIsNull(result))
+		ExecAsyncRequestDone(areq, result);
+	else if (st->starved)
+		ExecAsyncRequestPending(areq);
+	else
+		ExecAsyncRequestDone(areq, NULL);
+}
+
+/* ForeignAsyncRequest: a row now, or pending. */
+void
+makiniForeignAsyncRequest(AsyncRequest *areq)
+{
+	produce_async(areq);
+}
+
+/* ForeignAsyncConfigureWait: wake the Append at the next tick. */
+void
+makiniForeignAsyncConfigureWait(AsyncRequest *areq)
+{
+	ForeignScanState *node = (ForeignScanState *) areq->requestee;
+	AppendState *requestor = (AppendState *) areq->requestor;
+
+	AddWaitEventToSet(requestor->as_eventset, WL_SOCKET_READABLE,
+					  arm_timer((MakiniScanState *) node->fdw_state), NULL, areq);
+}
+
+/* ForeignAsyncNotify: drive the transfers; a row if a page arrived. */
+void
+makiniForeignAsyncNotify(AsyncRequest *areq)
+{
+	CHECK_FOR_INTERRUPTS();
+	produce_async(areq);
+}
+
+/*
+ * The filters EXPLAIN shows for a condition: those sent for a constant; for
+ * an expression, the parameters it fills, its value written $(expression)
+ * (evaluated when the scan starts); for a constant IN list, its values as
+ * {a,b} and in *requests their number (one request per value).
+ */
+static List *
+explain_filters(MakiniCond *c, Expr *expr, List *dpcontext, int *requests)
+{
+	Const	   *k = (Const *) expr;
+	List	   *filters = NIL;
+	char	   *value;
+	int			slots;
+
+	*requests = -1;
+	if (IsA(k, Const) && !k->constisnull && !c->in_list)
+	{
+		makini_cond_filters(c, k->constvalue, k->consttype, &filters);
+		return filters;
+	}
+	if (IsA(k, Const) && !k->constisnull)
+	{
+		List	   *values;
+		StringInfoData buf;
+		ListCell   *lc;
+
+		makini_in_list_values(k->constvalue, &values);
+		*requests = list_length(values);
+		initStringInfo(&buf);
+		foreach(lc, values)
+			appendStringInfo(&buf, "%s%s", buf.len == 0 ? "{" : ",", strVal(lfirst(lc)));
+		appendStringInfoString(&buf, buf.len == 0 ? "{}" : "}");
+		value = buf.data;
+	}
+	else
+		value = psprintf("$(%s)", deparse_expression((Node *) expr, dpcontext,
+													 false, false));
+	slots = makini_cond_slots(c);
+	for (int op = MAKINI_OP_EQ; op <= MAKINI_OP_LTEQ; op++)
+	{
+		MakiniFilter *f;
+
+		if ((slots & (1 << op)) == 0)
+			continue;
+		f = palloc0(sizeof(MakiniFilter));
+		f->field = c->field;
+		f->op = makini_op_name((MakiniOp) op);
+		f->value = value;
+		filters = lappend(filters, f);
+	}
+	return filters;
+}
+
+/*
+ * The request EXPLAIN VERBOSE shows: the values of constants, expressions
+ * else; and how many requests an IN list or key list makes.
+ */
+static char *
+explain_request(ForeignScanState *node, MakiniScanState *st, ExplainState *es)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	List	   *filters = NIL;
+	char	   *item_key = NULL;
+	char	   *per_value = NULL;
+	int			requests = -1;
+	char	   *path;
+	ListCell   *lc1,
+			   *lc2;
+
+	forboth(lc1, st->conds, lc2, fsplan->fdw_exprs)
+	{
+		MakiniCond *c = (MakiniCond *) lfirst(lc1);
+		int			n;
+		List	   *f = explain_filters(c, (Expr *) lfirst(lc2), es->deparse_cxt, &n);
+
+		if (c->in_list)
+		{
+			per_value = c->field;
+			requests = n;
+		}
+		if (c->key_lookup && strchr(((MakiniFilter *) linitial(f))->value, '/') == NULL)
+			item_key = ((MakiniFilter *) linitial(f))->value;
+		else
+			filters = list_concat(filters, f);
+	}
+	if (requests == 0)
+		return pstrdup("none (the IN list has no value)");
+	path = makini_build_path(st->topts->resource, item_key, filters, st->sorts,
+							 st->per_page, 1, true);
+	if (per_value != NULL)
+		return psprintf("GET %s (one request per value of %s)", path, per_value);
+	return psprintf("GET %s", path);
+}
+
+/* ExplainForeignScan: the request (VERBOSE) and what was transferred (ANALYZE). */
+void
+makiniExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+
+	if (es->verbose)
+		ExplainPropertyText("Makini request", explain_request(node, st, es), es);
+	if (es->analyze)
+	{
+		ExplainPropertyInteger("Makini HTTP requests", NULL, st->stats.requests, es);
+		ExplainPropertyInteger("Makini pages", NULL, st->stats.pages, es);
+		ExplainPropertyInteger("Makini bytes received", NULL, st->stats.bytes, es);
+		ExplainPropertyInteger("Makini retries", NULL, st->stats.retries, es);
+	}
+}
