@@ -20,6 +20,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object depends on the shared header (PGXS tracks no headers)
+$(OBJS): fdw/makini_fdw.h
+
 .PHONY: bench demo test
 test:
 	bash sql-tests/run-tests.sh

@@ -90,7 +90,7 @@ typedef struct Frame
 	bool		cur_star;		/* current field goes to the star column */
 } Frame;
 
-typedef struct ParseState
+typedef struct PageParseState
 {
 	JsonLexContext *lex;		/* PostgreSQL's parser, NULL for the fast one */
 	MakiniColumnMap *map;
@@ -119,7 +119,7 @@ typedef struct ParseState
 	StringInfoData star;		/* fields gathered for the star column */
 	int			star_count;
 	StringInfoData scratch;		/* fast: de-escaping buffer */
-} ParseState;
+} PageParseState;
 
 /*
  * A reply of the wrong shape: with PostgreSQL's parser, raise HV00M; in the
@@ -284,7 +284,7 @@ is_embedded_collection(const char *name, int len)
 
 /* The values of the row (or of the parent record) currently being filled. */
 static inline MakiniValue *
-target_values(ParseState *st)
+target_values(PageParseState *st)
 {
 	if (st->cur_row < 0)
 		return st->parent_vals;
@@ -293,7 +293,7 @@ target_values(ParseState *st)
 
 /* Starts a new, all-NULL row and returns its index. */
 static int
-new_row(ParseState *st)
+new_row(PageParseState *st)
 {
 	MakiniPage *page = st->page;
 
@@ -318,7 +318,7 @@ new_row(ParseState *st)
 
 /* Pushes a frame of the given kind. */
 static Frame *
-push_frame(ParseState *st, FrameKind kind, PathNode *node)
+push_frame(PageParseState *st, FrameKind kind, PathNode *node)
 {
 	Frame	   *f;
 
@@ -336,7 +336,7 @@ push_frame(ParseState *st, FrameKind kind, PathNode *node)
 
 /* Stores one value into every column of node. */
 static inline void
-store_value(ParseState *st, PathNode *node, char *str, int len,
+store_value(PageParseState *st, PathNode *node, char *str, int len,
 			MakiniValueKind kind)
 {
 	MakiniValue *vals = target_values(st);
@@ -356,7 +356,7 @@ store_value(ParseState *st, PathNode *node, char *str, int len,
  * value_start is where the value's text begins in the reply.
  */
 static void
-field_start_in_frame(ParseState *st, Frame *f, const char *name, int len,
+field_start_in_frame(PageParseState *st, Frame *f, const char *name, int len,
 					 char *value_start)
 {
 	PathNode   *child = NULL;
@@ -425,7 +425,7 @@ field_start_in_frame(ParseState *st, Frame *f, const char *name, int len,
 
 /* Event: a field starts; its value begins at value_start. */
 static inline void
-on_field_start(ParseState *st, const char *name, int len, char *value_start)
+on_field_start(PageParseState *st, const char *name, int len, char *value_start)
 {
 	if (st->skip_depth > 0)
 		return;
@@ -438,7 +438,7 @@ on_field_start(ParseState *st, const char *name, int len, char *value_start)
  * The name is written as escape_json() writes it.
  */
 static void
-star_append(ParseState *st, const char *name, int len, char *start, char *end)
+star_append(PageParseState *st, const char *name, int len, char *start, char *end)
 {
 	bool		plain = true;
 
@@ -463,7 +463,7 @@ star_append(ParseState *st, const char *name, int len, char *start, char *end)
  * here.
  */
 static inline void
-on_field_end(ParseState *st, bool isnull, char *value_end)
+on_field_end(PageParseState *st, bool isnull, char *value_end)
 {
 	Frame	   *f;
 
@@ -483,7 +483,7 @@ on_field_end(ParseState *st, bool isnull, char *value_end)
 
 /* Starts a record (kind FRAME_RECORD) or an expand element. */
 static void
-begin_record(ParseState *st, FrameKind kind, PathNode *node)
+begin_record(PageParseState *st, FrameKind kind, PathNode *node)
 {
 	push_frame(st, kind, node);
 	if (kind == FRAME_RECORD)
@@ -512,7 +512,7 @@ begin_record(ParseState *st, FrameKind kind, PathNode *node)
 
 /* Finishes a record or element: star column, keys, parent values. */
 static void
-end_record(ParseState *st, Frame *f)
+end_record(PageParseState *st, Frame *f)
 {
 	MakiniPage *page = st->page;
 
@@ -550,7 +550,7 @@ end_record(ParseState *st, Frame *f)
 
 /* Event: an object starts. */
 static void
-on_object_start(ParseState *st)
+on_object_start(PageParseState *st)
 {
 	FrameKind	kind = st->pending;
 
@@ -575,7 +575,7 @@ on_object_start(ParseState *st)
 
 /* Event: an object ends. */
 static void
-on_object_end(ParseState *st)
+on_object_end(PageParseState *st)
 {
 	Frame	   *f;
 
@@ -592,7 +592,7 @@ on_object_end(ParseState *st)
 
 /* Event: an array starts. */
 static void
-on_array_start(ParseState *st)
+on_array_start(PageParseState *st)
 {
 	if (st->skip_depth > 0 || st->nframes == 0 || st->pending_skip)
 	{
@@ -614,7 +614,7 @@ on_array_start(ParseState *st)
 
 /* Event: an array ends. */
 static void
-on_array_end(ParseState *st)
+on_array_end(PageParseState *st)
 {
 	if (st->skip_depth > 0)
 	{
@@ -626,7 +626,7 @@ on_array_end(ParseState *st)
 
 /* Event: an array element starts; records and elements open here. */
 static void
-on_element_start(ParseState *st)
+on_element_start(PageParseState *st)
 {
 	Frame	   *f;
 
@@ -647,7 +647,7 @@ on_element_start(ParseState *st)
 
 /* Records a scalar of the links or meta object. */
 static void
-paging_scalar(ParseState *st, Frame *f, char *token, int len,
+paging_scalar(PageParseState *st, Frame *f, char *token, int len,
 			  JsonTokenType type)
 {
 	const char *name = f->cur_name;
@@ -678,7 +678,7 @@ paging_scalar(ParseState *st, Frame *f, char *token, int len,
  * string, the text of any other token; not necessarily NUL-terminated).
  */
 static void
-on_scalar(ParseState *st, char *token, int len, JsonTokenType type)
+on_scalar(PageParseState *st, char *token, int len, JsonTokenType type)
 {
 	Frame	   *f;
 	MakiniValueKind kind;
@@ -736,42 +736,42 @@ on_scalar(ParseState *st, char *token, int len, JsonTokenType type)
 static void
 cb_object_start(void *state)
 {
-	on_object_start((ParseState *) state);
+	on_object_start((PageParseState *) state);
 }
 
 /* Semantic callback: an object ends. */
 static void
 cb_object_end(void *state)
 {
-	on_object_end((ParseState *) state);
+	on_object_end((PageParseState *) state);
 }
 
 /* Semantic callback: an array starts. */
 static void
 cb_array_start(void *state)
 {
-	on_array_start((ParseState *) state);
+	on_array_start((PageParseState *) state);
 }
 
 /* Semantic callback: an array ends. */
 static void
 cb_array_end(void *state)
 {
-	on_array_end((ParseState *) state);
+	on_array_end((PageParseState *) state);
 }
 
 /* Semantic callback: an array element starts. */
 static void
 cb_element_start(void *state, bool isnull)
 {
-	on_element_start((ParseState *) state);
+	on_element_start((PageParseState *) state);
 }
 
 /* Semantic callback: a field starts; the lexer is at its value's first token. */
 static void
 cb_field_start(void *state, char *fname, bool isnull)
 {
-	ParseState *st = (ParseState *) state;
+	PageParseState *st = (PageParseState *) state;
 
 	if (st->skip_depth > 0)
 		return;
@@ -782,7 +782,7 @@ cb_field_start(void *state, char *fname, bool isnull)
 static void
 cb_field_end(void *state, char *fname, bool isnull)
 {
-	ParseState *st = (ParseState *) state;
+	PageParseState *st = (PageParseState *) state;
 
 	on_field_end(st, isnull, st->lex->prev_token_terminator);
 }
@@ -791,7 +791,7 @@ cb_field_end(void *state, char *fname, bool isnull)
 static void
 cb_scalar(void *state, char *token, JsonTokenType type)
 {
-	ParseState *st = (ParseState *) state;
+	PageParseState *st = (PageParseState *) state;
 
 	if (st->skip_depth > 0)
 		return;
@@ -810,7 +810,7 @@ check_parse(JsonParseErrorType rc, JsonLexContext *lex,
 
 /* Parses the reply with PostgreSQL's parser: the reference, and its errors. */
 static void
-parse_with_postgres(ParseState *st, char *body, size_t len)
+parse_with_postgres(PageParseState *st, char *body, size_t len)
 {
 	JsonSemAction sem;
 
@@ -854,7 +854,7 @@ static uint8 char_class[256];
 
 typedef struct FastScan
 {
-	ParseState *st;
+	PageParseState *st;
 	char	   *p;				/* next byte */
 	char	   *end;			/* the reply's end; *end is '\0' */
 	bool		utf8_db;		/* \u escapes may be written as UTF-8 */
@@ -1213,7 +1213,7 @@ static bool fast_value(FastScan *fs, int depth);
  * strings need not be de-escaped.
  */
 static inline bool
-scalar_ignored(ParseState *st)
+scalar_ignored(PageParseState *st)
 {
 	Frame	   *f;
 
@@ -1229,7 +1229,7 @@ scalar_ignored(ParseState *st)
 static bool
 fast_object(FastScan *fs, int depth)
 {
-	ParseState *st = fs->st;
+	PageParseState *st = fs->st;
 
 	if (depth > FAST_MAX_DEPTH)
 		return false;
@@ -1284,7 +1284,7 @@ fast_object(FastScan *fs, int depth)
 static bool
 fast_array(FastScan *fs, int depth)
 {
-	ParseState *st = fs->st;
+	PageParseState *st = fs->st;
 
 	if (depth > FAST_MAX_DEPTH)
 		return false;
@@ -1326,7 +1326,7 @@ fast_array(FastScan *fs, int depth)
 static bool
 fast_value(FastScan *fs, int depth)
 {
-	ParseState *st = fs->st;
+	PageParseState *st = fs->st;
 	char	   *str = fs->p;
 	int			len;
 	JsonTokenType type;
@@ -1377,7 +1377,7 @@ fast_value(FastScan *fs, int depth)
  * (then the page is incomplete and must be thrown away).
  */
 static bool
-parse_fast(ParseState *st, char *body, size_t len)
+parse_fast(PageParseState *st, char *body, size_t len)
 {
 	FastScan	fs;
 
@@ -1403,12 +1403,12 @@ parse_fast(ParseState *st, char *body, size_t len)
 
 /* A fresh parse state and empty page (the fast scanner's when fast). */
 static void
-init_parse(ParseState *st, MakiniColumnMap *map, bool single_record,
+init_parse(PageParseState *st, MakiniColumnMap *map, bool single_record,
 		   const MakiniReplyContext *ctx, bool fast)
 {
 	MakiniPage *page = palloc0(sizeof(MakiniPage));
 
-	memset(st, 0, sizeof(ParseState));
+	memset(st, 0, sizeof(PageParseState));
 	st->map = map;
 	st->trie = (PathTrie *) map->parser;
 	st->ctx = ctx;
@@ -1442,7 +1442,7 @@ MakiniPage *
 makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
 				  bool single_record, const MakiniReplyContext *ctx)
 {
-	ParseState	st;
+	PageParseState	st;
 
 	if (len > PG_INT32_MAX)
 		makini_bad_reply(ctx, "The reply is larger than 2 GB.");
