@@ -286,7 +286,13 @@ input_value(MakiniColumn *col, char *text)
 }
 
 /*
- * Plain decimal text -- [-]digits[.digits], at most 18 digits -- as a
+ * digits the fast path takes: int64_div_fast_to_numeric() may multiply by up
+ * to 10^3 inside int64, so 10^15 keeps every 15.x minor release exact
+ */
+#define MAKINI_FAST_DIGITS	15
+
+/*
+ * Plain decimal text -- [-]digits[.digits], at most 15 digits -- as a
  * numeric without numeric_in(): int64_div_fast_to_numeric() gives the same
  * value with the same display scale, normalized the same way, so the same
  * Datum.  Returns false for anything else (exponents, NaN, spaces, more
@@ -309,18 +315,19 @@ fast_numeric(const char *s, int len, Datum *result)
 	}
 	if (p == end || *p < '0' || *p > '9')
 		return false;
-	for (; p < end && *p >= '0' && *p <= '9'; p++, ndigits++)
+	for (; p < end && *p >= '0' && *p <= '9' && ndigits <= MAKINI_FAST_DIGITS;
+		 p++, ndigits++)
 		val = val * 10 + (*p - '0');
 	if (p < end && *p == '.')
 	{
 		p++;
 		if (p == end || *p < '0' || *p > '9')
 			return false;
-		for (; p < end && *p >= '0' && *p <= '9' && ndigits <= 18;
+		for (; p < end && *p >= '0' && *p <= '9' && ndigits <= MAKINI_FAST_DIGITS;
 			 p++, ndigits++, scale++)
 			val = val * 10 + (*p - '0');
 	}
-	if (p != end || ndigits > 18)
+	if (p != end || ndigits > MAKINI_FAST_DIGITS)
 		return false;
 	*result = NumericGetDatum(int64_div_fast_to_numeric(neg ? -val : val, scale));
 	return true;

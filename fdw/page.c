@@ -48,7 +48,9 @@ typedef struct PathNode
 	int			namelen;
 	int			ncolumns;		/* needed columns whose path ends here */
 	int		   *columns;		/* their slots */
-	bool		raw;			/* some such column wants the raw JSON text */
+	bool	   *colraw;			/* per column: it wants the raw JSON text */
+	bool		raw;			/* some column wants the raw JSON text */
+	bool		scalar;			/* some column wants scalars as values */
 	int			nchildren;
 	struct PathNode **children;
 	int			lastmatch;		/* child matched last time: fields tend to
@@ -196,9 +198,13 @@ trie_add_column(PathNode *root, MakiniColumn *col)
 		return;
 	node->columns = node->ncolumns == 0 ? palloc(sizeof(int)) :
 		repalloc(node->columns, sizeof(int) * (node->ncolumns + 1));
+	node->colraw = node->ncolumns == 0 ? palloc(sizeof(bool)) :
+		repalloc(node->colraw, sizeof(bool) * (node->ncolumns + 1));
+	node->colraw[node->ncolumns] =
+		(col->conv == MAKINI_CONV_JSON || col->conv == MAKINI_CONV_JSONB);
+	node->raw |= node->colraw[node->ncolumns];
+	node->scalar |= !node->colraw[node->ncolumns];
 	node->columns[node->ncolumns++] = col->slot;
-	if (col->conv == MAKINI_CONV_JSON || col->conv == MAKINI_CONV_JSONB)
-		node->raw = true;
 }
 
 /*
@@ -334,16 +340,28 @@ push_frame(PageParseState *st, FrameKind kind, PathNode *node)
 	return f;
 }
 
-/* Stores one value into every column of node. */
+/* which columns of a node a value goes to */
+typedef enum StoreTo
+{
+	STORE_ALL,					/* objects and arrays: every column */
+	STORE_RAW,					/* a scalar's raw JSON: json/jsonb columns */
+	STORE_SCALAR				/* a scalar's value: the other columns */
+} StoreTo;
+
+/* Stores one value into the columns of node that take it. */
 static inline void
 store_value(PageParseState *st, PathNode *node, char *str, int len,
-			MakiniValueKind kind)
+			MakiniValueKind kind, StoreTo to)
 {
 	MakiniValue *vals = target_values(st);
 
 	for (int i = 0; i < node->ncolumns; i++)
 	{
 		MakiniValue *v = &vals[node->columns[i]];
+
+		if ((to == STORE_RAW && !node->colraw[i]) ||
+			(to == STORE_SCALAR && node->colraw[i]))
+			continue;
 
 		v->str = str;
 		v->len = len;
@@ -472,10 +490,14 @@ on_field_end(PageParseState *st, bool isnull, char *value_end)
 	f = &st->frames[st->nframes - 1];
 	if (f->cur_star)
 		star_append(st, f->cur_name, f->cur_namelen, f->cur_start, value_end);
-	else if (f->cur && f->cur->ncolumns > 0 && !isnull &&
-			 (f->cur->raw || *f->cur_start == '{' || *f->cur_start == '['))
-		store_value(st, f->cur, f->cur_start, value_end - f->cur_start,
-					MAKINI_VALUE_JSON);
+	else if (f->cur && f->cur->ncolumns > 0 && !isnull)
+	{
+		bool		composite = (*f->cur_start == '{' || *f->cur_start == '[');
+
+		if (composite || f->cur->raw)
+			store_value(st, f->cur, f->cur_start, value_end - f->cur_start,
+						MAKINI_VALUE_JSON, composite ? STORE_ALL : STORE_RAW);
+	}
 	f->cur = NULL;
 	f->cur_star = false;
 	f->cur_is_key = false;
@@ -705,7 +727,7 @@ on_scalar(PageParseState *st, char *token, int len, JsonTokenType type)
 		else
 			st->element_key = pnstrdup(token, len);
 	}
-	if (f->cur == NULL || f->cur->ncolumns == 0 || f->cur->raw)
+	if (f->cur == NULL || !f->cur->scalar)
 		return;
 	switch (type)
 	{
@@ -724,7 +746,7 @@ on_scalar(PageParseState *st, char *token, int len, JsonTokenType type)
 		default:
 			return;				/* null: the row already holds NULL */
 	}
-	store_value(st, f->cur, token, len, kind);
+	store_value(st, f->cur, token, len, kind, STORE_SCALAR);
 }
 
 /* ------------------------------------------------------------------------
@@ -1222,7 +1244,7 @@ scalar_ignored(PageParseState *st)
 	f = &st->frames[st->nframes - 1];
 	return (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT ||
 			f->kind == FRAME_NODE) && !f->cur_is_key &&
-		(f->cur == NULL || f->cur->ncolumns == 0 || f->cur->raw);
+		(f->cur == NULL || !f->cur->scalar);
 }
 
 /* The object at fs->p, with its events. */

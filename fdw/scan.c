@@ -63,7 +63,8 @@ typedef struct MakiniScanState
 	List	   *cond_exprs;		/* ExprState per condition */
 	List	   *sorts;			/* MakiniSort */
 	int			per_page;
-	int64		limit;
+	int64		limit;			/* this scan's: -1 once a value was not sent */
+	int64		plan_limit;		/* the plan's, restored at each (re)start */
 
 	MemoryContext scan_cxt;		/* variants, lasting the scan */
 	MemoryContext page_cxt;		/* the page whose rows are returned */
@@ -177,7 +178,8 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 		attrs = bms_make_singleton(SelfItemPointerAttributeNumber -
 								   FirstLowInvalidHeapAttributeNumber);
 	st->per_page = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePerPage));
-	st->limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
+	st->plan_limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
+	st->limit = st->plan_limit;
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -392,7 +394,7 @@ has_following_page(MakiniScanState *st)
 	linked = next_link_page(page->next_link);
 	if (linked != 0 && linked <= st->cur_pageno)
 		makini_bad_reply(&st->page_ctx,
-						 "links.next of page %d asks for page %d again.",
+						 "The links.next of page %d asks for page %d again.",
 						 st->cur_pageno, linked);
 	if (page->last_page > 0 && st->cur_pageno >= page->last_page)
 		return false;
@@ -536,6 +538,7 @@ start_scan(ForeignScanState *node, MakiniScanState *st)
 {
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
 
+	st->limit = st->plan_limit;
 	st->variants = build_variants(node, st);
 	MemoryContextSwitchTo(old);
 	st->started = true;
@@ -662,7 +665,7 @@ makini_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows,
 									 GetUserMapping(GetUserId(), GetForeignTable(RelationGetRelid(rel))->serverid));
 	st->map = makini_build_column_map(rel, st->topts, NULL);
 	st->per_page = MAKINI_MAX_PAGE_SIZE;
-	st->limit = -1;
+	st->limit = st->plan_limit = -1;
 	create_scan_contexts(st, caller);
 	st->variants = list_make1(palloc0(sizeof(MakiniVariant)));
 	st->started = true;
@@ -767,7 +770,7 @@ arm_timer(MakiniScanState *st)
 		if (st->timer_fd < 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("makini_fdw could not create a timer for an async scan: %m")));
+					 errmsg("could not create timer for asynchronous foreign scan: %m")));
 		st->timer_cb.func = close_timer;
 		st->timer_cb.arg = st;
 		MemoryContextRegisterResetCallback(st->scan_cxt, &st->timer_cb);
@@ -777,8 +780,8 @@ arm_timer(MakiniScanState *st)
 		elog(DEBUG1, "makini_fdw: reading the async timer failed: %m");
 	if (timerfd_settime(st->timer_fd, 0, &its, NULL) < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("makini_fdw could not arm a timer for an async scan: %m")));
+				(errcode_for_file_access(),
+				 errmsg("could not arm timer for asynchronous foreign scan: %m")));
 	return st->timer_fd;
 }
 

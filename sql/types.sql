@@ -94,3 +94,22 @@ SELECT (SELECT sum(quantity * price) FROM erp_b.purchase_order_lines)
 -- numbers with many digits are not rounded through a double
 SELECT count(*) AS float_artifacts FROM erp_b.purchase_orders
 WHERE total_gross_value::text ~ '\d{6,}\.\d{5,}|0000000\d|9999999\d';
+
+-- one field read by a jsonb column and by typed columns at once
+CREATE FOREIGN TABLE po_twice (
+  key text,
+  order_no text OPTIONS (field 'orderNo'),
+  order_no_json jsonb OPTIONS (field 'orderNo'),
+  gross numeric OPTIONS (field 'totalGrossValue'),
+  gross_json jsonb OPTIONS (field 'totalGrossValue'))
+  SERVER plant_a OPTIONS (resource 'purchase-orders');
+SELECT count(*) AS wrong FROM po_twice f JOIN truth_po t USING (key)
+WHERE f.order_no IS DISTINCT FROM t.order_no
+   OR f.order_no_json IS DISTINCT FROM to_jsonb(t.order_no)
+   OR f.gross IS DISTINCT FROM t.total_gross_value;
+SET makini_fdw.fast_json = off;
+SELECT count(*) AS wrong FROM po_twice f JOIN truth_po t USING (key)
+WHERE f.order_no IS DISTINCT FROM t.order_no
+   OR f.order_no_json IS DISTINCT FROM to_jsonb(t.order_no)
+   OR f.gross IS DISTINCT FROM t.total_gross_value;
+RESET makini_fdw.fast_json;
