@@ -168,6 +168,8 @@ static HTAB *ConnectionHash = NULL;
 static struct libdeflate_decompressor *makini_inflater = NULL;
 static MakiniStats dummy_stats;
 
+static long makini_request_timeout_ms(MakiniRequest *req);
+
 #define MAKINI_SETOPT(easy, opt, val) \
 	do { \
 		CURLcode	rc_ = curl_easy_setopt((easy), (opt), (val)); \
@@ -457,24 +459,6 @@ makini_get_connection(const MakiniServerOptions *opts, UserMapping *um)
 	if (conn->headers == NULL || conn->invalidated)
 		connection_build(conn, opts, um);
 	return conn;
-}
-
-/*
- * Name of the connection's server, for messages.
- */
-const char *
-makini_connection_server(MakiniConnection *conn)
-{
-	return conn->opts.servername;
-}
-
-/*
- * Base URL of the connection's server (no trailing slash).
- */
-const char *
-makini_connection_base_url(MakiniConnection *conn)
-{
-	return conn->opts.url;
 }
 
 /* ------------------------------------------------------------------------
@@ -1235,27 +1219,11 @@ makini_request_cancel(MakiniRequest *req)
 }
 
 /*
- * The socket the transfer is using, or -1 (none yet, or not running): for
- * async scans waiting on several requests.
- */
-int
-makini_request_socket(MakiniRequest *req)
-{
-	curl_socket_t sock = CURL_SOCKET_BAD;
-
-	if (req->state != REQ_RUNNING || !req->attached ||
-		curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
-		sock == CURL_SOCKET_BAD)
-		return -1;
-	return (int) sock;
-}
-
-/*
  * Milliseconds until the request needs makini_request_poll again without
  * socket activity: curl's own timer while running (-1: none), the backoff
  * deadline while backing off, 0 when done.
  */
-long
+static long
 makini_request_timeout_ms(MakiniRequest *req)
 {
 	long		ms = -1;

@@ -140,8 +140,11 @@ static double
 in_list_length(MakiniCond *c)
 {
 	if (IsA(c->expr, Const) && !((Const *) c->expr)->constisnull)
-		return ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) c->expr)->constvalue)),
-							  ARR_DIMS(DatumGetArrayTypeP(((Const *) c->expr)->constvalue)));
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(((Const *) c->expr)->constvalue);
+
+		return ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	}
 	if (IsA(c->expr, ArrayExpr))
 		return list_length(((ArrayExpr *) c->expr)->elements);
 	return 10;

@@ -116,12 +116,8 @@ extern bool makini_request_poll(MakiniRequest *req);
 extern bool makini_request_wait_arrival(MakiniRequest *req);
 extern MakiniResponse *makini_request_wait(MakiniRequest *req, int flags);
 extern void makini_request_cancel(MakiniRequest *req);
-extern int	makini_request_socket(MakiniRequest *req);
-extern long makini_request_timeout_ms(MakiniRequest *req);
 extern MakiniResponse *makini_http_get(MakiniConnection *conn, const char *path,
 									   MakiniStats *stats, int flags);
-extern const char *makini_connection_server(MakiniConnection *conn);
-extern const char *makini_connection_base_url(MakiniConnection *conn);
 
 /* ------------------------------------------------------------------------
  * errors.c: the only place a failure becomes a SQL error.
