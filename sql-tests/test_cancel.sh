@@ -184,7 +184,9 @@ for wait in stall backoff; do
 		fault "kind=status&status=503&code=SYSTEM_UNAVAILABLE&retry_after=10"
 	fi
 	mkfifo "$TMP/$app.in"
-	PGAPPNAME=$app TERM=dumb script -qfec "$PGBIN/psql -X -A -t -P pager=off -d $DB -v tag=$app" /dev/null \
+	# "exec": script(1) runs the command through $SHELL -c, and dash (the
+	# /bin/sh of Debian, used when SHELL is unset) stays as psql's parent
+	PGAPPNAME=$app TERM=dumb script -qfec "exec $PGBIN/psql -X -A -t -P pager=off -d $DB -v tag=$app" /dev/null \
 		<"$TMP/$app.in" >"$TMP/$app.out" 2>&1 &
 	S_PID=$!
 	exec 7>"$TMP/$app.in"
@@ -192,7 +194,9 @@ for wait in stall backoff; do
 	wait_logged "$seq0" "$([ $wait = stall ] && echo stall || echo status)" || fail "$app: the request never came"
 	wait_active $app "$([ $wait = backoff ] && echo Extension)" >/dev/null || fail "$app: not active"
 	sleep 0.2
-	psql_pid=$(pgrep -f -- "-v tag=$app\$" | head -1)
+	# psql itself, never a shell around it: its command line starts with psql
+	psql_pid=$(pgrep -f -- "^$PGBIN/psql .*-v tag=$app\$")
+	[ "$(echo "$psql_pid" | wc -w)" = 1 ] || fail "$app: psql's pid not found exactly once: '$psql_pid'"
 	# B watches for the backend going idle, on the same clock as date(1)
 	psql_b -c "SELECT idle_at('$app')" >"$TMP/$app.idle" 2>&1 &
 	B_PID=$!
