@@ -453,6 +453,16 @@ failure_text(FailureKind kind, const MakiniResponse *resp,
 }
 
 /*
+ * Whether a failed request means the server could not be reached: the
+ * failures on_unreachable 'skip' turns into a WARNING.
+ */
+bool
+makini_is_unreachable(const MakiniResponse *resp)
+{
+	return failure_kinds[classify(resp)].unreachable;
+}
+
+/*
  * Report a failed request: raise the error its kind calls for or, when
  * skip_unreachable is set and the server could not be reached (08001,
  * 08006, 53400), warn instead and return true so the scan yields no rows.

@@ -123,7 +123,6 @@ struct MakiniRequest
 	MakiniStats *stats;
 	int			max_retries;
 	long		max_retry_wait_ms;
-	bool		skip_unreachable;
 
 	int			attempts;		/* requests sent */
 	int			retries;		/* retries scheduled */
@@ -427,7 +426,8 @@ makini_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 /*
  * Return the cached connection of a user mapping, building it on first use
  * and after an invalidation.  The options' connection-level fields are
- * used (url, api_version, timeouts, retries, on_unreachable).  Strings
+ * used (url, api_version, timeouts, retries): a table's on_unreachable is
+ * its scan's business (MAKINI_SKIP_UNREACHABLE).  Strings
  * returned by the accessors below stay valid until the next rebuild.
  */
 MakiniConnection *
@@ -745,7 +745,6 @@ makini_request_start(MakiniConnection *conn, const char *path,
 	req->stats = stats ? stats : &dummy_stats;
 	req->max_retries = Max(conn->opts.max_retries, 0);
 	req->max_retry_wait_ms = Max(conn->opts.max_retry_wait, 0) * 1000L;
-	req->skip_unreachable = conn->opts.skip_unreachable;
 	url = psprintf("%s%s", conn->opts.url, path);
 
 	/* from here on, whatever happens, the context's reset releases */
@@ -1133,7 +1132,8 @@ request_sleep(MakiniRequest *req)
  * termination act within MAKINI_POLL_MS, in transfers and in backoffs).
  * Success: the response.  Failure: returned with MAKINI_NO_RAISE (or
  * MAKINI_ALLOW_404 for a 404), else reported by errors.c, which raises or,
- * for an unreachable server with on_unreachable 'skip', warns: then NULL.
+ * for an unreachable server with MAKINI_SKIP_UNREACHABLE (the caller's
+ * table has on_unreachable 'skip'), warns: then NULL.
  */
 MakiniResponse *
 makini_request_wait(MakiniRequest *req, int flags)
@@ -1164,7 +1164,7 @@ makini_request_wait(MakiniRequest *req, int flags)
 		return resp;
 
 	ctx = request_context(req);
-	if (makini_report_failure(resp, &ctx, req->skip_unreachable))
+	if (makini_report_failure(resp, &ctx, (flags & MAKINI_SKIP_UNREACHABLE) != 0))
 		return NULL;
 	elog(ERROR, "makini_fdw: failure of GET %s was not reported", req->path);
 	return NULL;				/* keep compiler quiet */

@@ -211,12 +211,17 @@ remote_count(MakiniTableOptions *topts, Oid userid, List *filters,
 
 	path = makini_build_path(topts->resource, NULL, filters, NIL,
 							 topts->expand ? 20 : 1, 1, false);
-	resp = makini_http_get(conn, path, &stats, MAKINI_RAISE);
-	if (resp == NULL)
-		return -1;				/* unreachable and skipped */
+	resp = makini_http_get(conn, path, &stats, MAKINI_NO_RAISE);
 	ctx.servername = topts->server.servername;
 	ctx.path = path;
 	ctx.request_id = resp->request_id;
+	if (resp->curl_code != 0 || resp->status < 200 || resp->status >= 300)
+	{
+		/* a skipped server: no estimate, and the scan gives the WARNING */
+		if (topts->server.skip_unreachable && makini_is_unreachable(resp))
+			return -1;
+		makini_report_failure(resp, &ctx, false);
+	}
 	rel = table_open(topts->relid, NoLock);
 	/* no column needed: only records and rows are counted */
 	map = makini_build_column_map(rel, topts,

@@ -103,6 +103,7 @@ typedef struct MakiniResponse
 #define MAKINI_RAISE		0x00	/* ERROR (via errors.c) on failure */
 #define MAKINI_NO_RAISE		0x01	/* return any final response */
 #define MAKINI_ALLOW_404	0x02	/* return a 404 instead of raising */
+#define MAKINI_SKIP_UNREACHABLE	0x04	/* warn, return NULL: server unreachable */
 
 typedef struct MakiniConnection MakiniConnection;
 typedef struct MakiniRequest MakiniRequest;
@@ -137,6 +138,7 @@ extern bool makini_report_failure(const MakiniResponse *resp,
 								  bool skip_unreachable);
 extern char *makini_describe_failure(const MakiniResponse *resp);
 extern bool makini_is_retryable(const MakiniResponse *resp);
+extern bool makini_is_unreachable(const MakiniResponse *resp);
 extern void makini_check_deprecation(const MakiniResponse *resp,
 									 const MakiniReplyContext *ctx);
 extern void makini_bad_reply(const MakiniReplyContext *ctx,

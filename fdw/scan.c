@@ -453,23 +453,20 @@ speculate(MakiniScanState *st)
 }
 
 /*
- * Waits for the request in flight.  A failure is reported here with the
- * table's on_unreachable (the connection, shared by every table of the
- * server, does not know it); NULL when the server is skipped.
+ * Waits for the request in flight: a key lookup's 404 is no row, a failure
+ * is reported with the table's on_unreachable (the connection, shared by
+ * every table of the server, does not know it); NULL when it is skipped.
  */
 static MakiniResponse *
 wait_reply(MakiniScanState *st, bool item)
 {
-	MakiniResponse *resp = makini_request_wait(st->next_req, MAKINI_NO_RAISE);
-	MakiniReplyContext ctx;
+	int			flags = MAKINI_RAISE;
 
-	if ((resp->status >= 200 && resp->status < 300) || (item && resp->status == 404))
-		return resp;
-	ctx.servername = st->topts->server.servername;
-	ctx.path = st->next_path;
-	ctx.request_id = resp->request_id;
-	makini_report_failure(resp, &ctx, st->topts->server.skip_unreachable);
-	return NULL;				/* skipped: a WARNING was given */
+	if (item)
+		flags |= MAKINI_ALLOW_404;
+	if (st->topts->server.skip_unreachable)
+		flags |= MAKINI_SKIP_UNREACHABLE;
+	return makini_request_wait(st->next_req, flags);
 }
 
 /*

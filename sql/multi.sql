@@ -78,6 +78,18 @@ SELECT connection, count(*) = (SELECT count(*) FROM truth_po) AS all_rows FROM d
 ALTER SERVER plant_offline OPTIONS (DROP on_unreachable);
 ALTER FOREIGN TABLE plants_plant_offline.purchase_orders OPTIONS (ADD on_unreachable 'skip');
 SELECT connection, count(*) = (SELECT count(*) FROM truth_po) AS all_rows FROM dashboard GROUP BY 1 ORDER BY 1;
+-- also when the planner asks the API first (use_remote_estimate), and
+-- whichever table of the server was used first: each keeps its own choice
+ALTER SERVER plant_offline OPTIONS (ADD use_remote_estimate 'true');
+CREATE FOREIGN TABLE plants_plant_offline.po_strict (key text)
+  SERVER plant_offline OPTIONS (resource 'purchase-orders');
+SELECT count(*) FROM plants_plant_offline.po_strict;
+SELECT connection, count(*) = (SELECT count(*) FROM truth_po) AS all_rows FROM dashboard GROUP BY 1 ORDER BY 1;
+ALTER SERVER plant_offline OPTIONS (SET use_remote_estimate 'true');
+SELECT connection, count(*) = (SELECT count(*) FROM truth_po) AS all_rows FROM dashboard GROUP BY 1 ORDER BY 1;
+SELECT count(*) FROM plants_plant_offline.po_strict;
+DROP FOREIGN TABLE plants_plant_offline.po_strict;
+ALTER SERVER plant_offline OPTIONS (DROP use_remote_estimate);
 \set VERBOSITY default
 
 -- async_capable 'false' gives plain foreign scans
