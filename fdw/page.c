@@ -95,6 +95,8 @@ typedef struct Frame
 typedef struct PageParseState
 {
 	JsonLexContext *lex;		/* PostgreSQL's parser, NULL for the fast one */
+	char	   *value_start;	/* PostgreSQL's: where the current value starts */
+	char	   *name_from;		/* PostgreSQL's: the next field name is after */
 	MakiniColumnMap *map;
 	PathTrie   *trie;
 	const MakiniReplyContext *ctx;
@@ -754,11 +756,14 @@ on_scalar(PageParseState *st, char *token, int len, JsonTokenType type)
  * ------------------------------------------------------------------------
  */
 
-/* Semantic callback: an object starts. */
+/* Semantic callback: an object starts; the lexer is at its '{'. */
 static void
 cb_object_start(void *state)
 {
-	on_object_start((PageParseState *) state);
+	PageParseState *st = (PageParseState *) state;
+
+	st->name_from = st->lex->token_start + 1;
+	on_object_start(st);
 }
 
 /* Semantic callback: an object ends. */
@@ -782,44 +787,6 @@ cb_array_end(void *state)
 	on_array_end((PageParseState *) state);
 }
 
-/* Semantic callback: an array element starts. */
-static void
-cb_element_start(void *state, bool isnull)
-{
-	on_element_start((PageParseState *) state);
-}
-
-/* Semantic callback: a field starts; the lexer is at its value's first token. */
-static void
-cb_field_start(void *state, char *fname, bool isnull)
-{
-	PageParseState *st = (PageParseState *) state;
-
-	if (st->skip_depth > 0)
-		return;
-	on_field_start(st, fname, strlen(fname), st->lex->token_start);
-}
-
-/* Semantic callback: a field ends; its value ended at the previous token. */
-static void
-cb_field_end(void *state, char *fname, bool isnull)
-{
-	PageParseState *st = (PageParseState *) state;
-
-	on_field_end(st, isnull, st->lex->prev_token_terminator);
-}
-
-/* Semantic callback: a scalar value. */
-static void
-cb_scalar(void *state, char *token, JsonTokenType type)
-{
-	PageParseState *st = (PageParseState *) state;
-
-	if (st->skip_depth > 0)
-		return;
-	on_scalar(st, token, strlen(token), type);
-}
-
 /* Raises HV00M for a reply that is not valid UTF-8 JSON. */
 static void
 check_parse(JsonParseErrorType rc, JsonLexContext *lex,
@@ -828,6 +795,131 @@ check_parse(JsonParseErrorType rc, JsonLexContext *lex,
 	if (rc != JSON_SUCCESS)
 		makini_bad_reply(ctx, "The reply is not valid JSON: %s",
 						 json_errdetail(rc, lex));
+}
+
+/*
+ * Would on_scalar() ignore a scalar now?  (A field of a record or of a
+ * mapped object that no column takes as a scalar, and not the key.)  Such
+ * strings need not be de-escaped.
+ */
+static inline bool
+scalar_ignored(PageParseState *st)
+{
+	Frame	   *f;
+
+	if (st->nframes == 0)
+		return false;
+	f = &st->frames[st->nframes - 1];
+	return (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT ||
+			f->kind == FRAME_NODE) && !f->cur_is_key &&
+		(f->cur == NULL || !f->cur->scalar);
+}
+
+/*
+ * The text of a string token, quotes included, at start (len bytes): a
+ * pointer into the reply when it has no escapes, else de-escaped by
+ * PostgreSQL's lexer.  The parse runs without de-escaping (twice as fast):
+ * only the strings that are used pay for it.
+ */
+static char *
+string_text(PageParseState *st, char *start, int len, int *outlen)
+{
+	JsonLexContext *lex;
+
+	if (memchr(start + 1, '\\', len - 2) == NULL)
+	{
+		*outlen = len - 2;
+		return start + 1;
+	}
+	lex = makeJsonLexContextCstringLen(start, len, PG_UTF8, true);
+	check_parse(json_lex(lex), lex, st->ctx);
+	*outlen = lex->strval->len;
+	return lex->strval->data;
+}
+
+/*
+ * The token of a field name: between st->name_from (the end of the '{' or
+ * of the previous field's value: only whitespace and a ',' follow) and the
+ * ':' that ends at colon_end (only whitespace before it).
+ */
+static char *
+field_name_token(PageParseState *st, char *colon_end, int *len)
+{
+	char	   *open = st->name_from;
+	char	   *close = colon_end - 2;
+
+	while (*open != '"')
+		open++;
+	while (*close != '"')
+		close--;
+	*len = close - open + 1;
+	return open;
+}
+
+/* Semantic callback: an array element starts; the lexer is at its first token. */
+static void
+cb_element_start(void *state, bool isnull)
+{
+	PageParseState *st = (PageParseState *) state;
+
+	st->value_start = st->lex->token_start;
+	on_element_start(st);
+}
+
+/*
+ * Semantic callback: a field starts; the lexer is past the name and its
+ * ':' (no fname: nothing is de-escaped), at its value's first token.
+ */
+static void
+cb_field_start(void *state, char *fname, bool isnull)
+{
+	PageParseState *st = (PageParseState *) state;
+	char	   *token;
+	char	   *name;
+	int			toklen;
+	int			len;
+
+	st->value_start = st->lex->token_start;
+	if (st->skip_depth > 0)
+		return;
+	token = field_name_token(st, st->lex->prev_token_terminator, &toklen);
+	name = string_text(st, token, toklen, &len);
+	on_field_start(st, name, len, st->lex->token_start);
+}
+
+/* Semantic callback: a field ends; its value ended at the previous token. */
+static void
+cb_field_end(void *state, char *fname, bool isnull)
+{
+	PageParseState *st = (PageParseState *) state;
+
+	st->name_from = st->lex->prev_token_terminator;
+	on_field_end(st, isnull, st->lex->prev_token_terminator);
+}
+
+/*
+ * Semantic callback: a scalar value, which started at st->value_start and
+ * ended at the previous token's end (a string's token is NULL).
+ */
+static void
+cb_scalar(void *state, char *token, JsonTokenType type)
+{
+	PageParseState *st = (PageParseState *) state;
+	char	   *start = st->value_start;
+	int			len = st->lex->prev_token_terminator - start;
+
+	if (st->skip_depth > 0)
+		return;
+	if (type != JSON_TOKEN_STRING)
+		on_scalar(st, start, len, type);
+	else if (scalar_ignored(st))
+		on_scalar(st, start + 1, len - 2, type);
+	else
+	{
+		char	   *text = string_text(st, start, len, &len);
+
+		on_scalar(st, text, len, type);
+	}
 }
 
 /* Parses the reply with PostgreSQL's parser: the reference, and its errors. */
@@ -850,7 +942,8 @@ parse_with_postgres(PageParseState *st, char *body, size_t len)
 	sem.array_element_start = cb_element_start;
 	sem.scalar = cb_scalar;
 
-	st->lex = makeJsonLexContextCstringLen(body, (int) len, PG_UTF8, true);
+	st->lex = makeJsonLexContextCstringLen(body, (int) len, PG_UTF8, false);
+	st->value_start = body;
 	check_parse(pg_parse_json(st->lex, &sem), st->lex, st->ctx);
 }
 
@@ -1228,24 +1321,6 @@ fast_skip(FastScan *fs, int depth)
 }
 
 static bool fast_value(FastScan *fs, int depth);
-
-/*
- * Would on_scalar() ignore a scalar now?  (A field of a record or of a
- * mapped object that no column takes as a scalar, and not the key.)  Such
- * strings need not be de-escaped.
- */
-static inline bool
-scalar_ignored(PageParseState *st)
-{
-	Frame	   *f;
-
-	if (st->nframes == 0)
-		return false;
-	f = &st->frames[st->nframes - 1];
-	return (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT ||
-			f->kind == FRAME_NODE) && !f->cur_is_key &&
-		(f->cur == NULL || !f->cur->scalar);
-}
 
 /* The object at fs->p, with its events. */
 static bool
