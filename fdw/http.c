@@ -167,7 +167,6 @@ static HTAB *ConnectionHash = NULL;
 static struct libdeflate_decompressor *makini_inflater = NULL;
 static MakiniStats dummy_stats;
 
-static long makini_request_timeout_ms(MakiniRequest *req);
 
 #define MAKINI_SETOPT(easy, opt, val) \
 	do { \
@@ -1223,7 +1222,7 @@ makini_request_cancel(MakiniRequest *req)
  * socket activity: curl's own timer while running (-1: none), the backoff
  * deadline while backing off, 0 when done.
  */
-static long
+long
 makini_request_timeout_ms(MakiniRequest *req)
 {
 	long		ms = -1;
@@ -1245,6 +1244,42 @@ makini_request_timeout_ms(MakiniRequest *req)
 			break;
 	}
 	return ms;
+}
+
+/*
+ * The sockets curl's transfers are waiting on, for a wait that is not
+ * makini_request_wait's (an async Append's): up to max of them in fds, with
+ * MAKINI_WAIT_READ / MAKINI_WAIT_WRITE in events; returns how many.  A
+ * socket numbered FD_SETSIZE or above is not listed (curl_multi_fdset
+ * cannot): the caller's own cap on the wait must cover it.
+ */
+int
+makini_wait_sockets(int *fds, int *events, int max)
+{
+	fd_set		rd,
+				wr,
+				ex;
+	int			maxfd = -1;
+	int			n = 0;
+
+	if (makini_multi == NULL)
+		return 0;
+	FD_ZERO(&rd);
+	FD_ZERO(&wr);
+	FD_ZERO(&ex);
+	if (curl_multi_fdset(makini_multi, &rd, &wr, &ex, &maxfd) != CURLM_OK)
+		return 0;
+	for (int fd = 0; fd <= maxfd && n < max; fd++)
+	{
+		int			ev = (FD_ISSET(fd, &rd) ? MAKINI_WAIT_READ : 0) |
+			(FD_ISSET(fd, &wr) ? MAKINI_WAIT_WRITE : 0);
+
+		if (ev == 0)
+			continue;
+		fds[n] = fd;
+		events[n++] = ev;
+	}
+	return n;
 }
 
 /*

@@ -117,6 +117,12 @@ extern bool makini_request_poll(MakiniRequest *req);
 extern bool makini_request_wait_arrival(MakiniRequest *req);
 extern MakiniResponse *makini_request_wait(MakiniRequest *req, int flags);
 extern void makini_request_cancel(MakiniRequest *req);
+extern long makini_request_timeout_ms(MakiniRequest *req);
+
+/* what makini_wait_sockets says a socket waits for */
+#define MAKINI_WAIT_READ	0x01
+#define MAKINI_WAIT_WRITE	0x02
+extern int	makini_wait_sockets(int *fds, int *events, int max);
 extern MakiniResponse *makini_http_get(MakiniConnection *conn, const char *path,
 									   MakiniStats *stats, int flags);
 

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -102,11 +103,12 @@ typedef struct MakiniScanState
 	/* async scans under an Append */
 	bool		in_async;		/* rows asked for by the Append: never block */
 	bool		starved;		/* ... and the next page has not arrived */
-	int			timer_fd;		/* wakes the Append to drive transfers, or -1 */
-	MemoryContextCallback timer_cb;
+	int			wait_fd;		/* async: epoll set the Append waits on, or -1 */
+	int			timer_fd;		/* ... in it: the deadline of the next poll */
+	MemoryContextCallback wait_cb;
 } MakiniScanState;
 
-static void close_timer(void *arg);
+static void close_wait_fds(void *arg);
 
 /* ------------------------------------------------------------------------
  * Executor
@@ -142,7 +144,7 @@ create_scan_contexts(MakiniScanState *st, MemoryContext parent)
 	st->next_cxt = create_page_context(st, parent);
 	st->tuple_cxt = AllocSetContextCreate(parent, "makini_fdw tuple",
 										  ALLOCSET_SMALL_SIZES);
-	st->timer_fd = -1;
+	st->wait_fd = st->timer_fd = -1;
 }
 
 /* BeginForeignScan: options, connection, column map, condition values. */
@@ -160,7 +162,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	RangeTblEntry *rte;
 
 	node->fdw_state = st;
-	st->timer_fd = -1;
+	st->wait_fd = st->timer_fd = -1;
 	st->topts = makini_get_table_options(RelationGetRelid(rel));
 	st->conds = makini_conds_from_private(list_nth(fsplan->fdw_private, FdwScanPrivateConds));
 	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateSorts))
@@ -626,7 +628,7 @@ makiniEndForeignScan(ForeignScanState *node)
 	if (st != NULL)
 	{
 		cancel_speculation(st);
-		close_timer(st);
+		close_wait_fds(st);
 	}
 }
 
@@ -735,51 +737,92 @@ makiniAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
  * Async scans: under an Append over many servers, every scan's request is on
  * the wire at once (they share one curl multi handle) and rows come from
  * whichever page arrives first.  The Append waits on one descriptor per
- * scan: a timerfd ticking every MAKINI_ASYNC_TICK_MS, after which the scan
- * drives all transfers without blocking.  A tick rather than curl's sockets
- * keeps the wait interruptible (the Append's wait set has no latch) and
- * covers connects and retry backoffs alike.
+ * scan, and in PostgreSQL 15 without its latch: so the descriptor is an
+ * epoll set holding curl's sockets (a reply arriving wakes it at once) and
+ * a timerfd for what no socket announces -- curl's timeouts, a retry's
+ * backoff, and interrupts, which act when the wait ends, within
+ * MAKINI_ASYNC_MAX_WAIT_MS.  Built afresh for every wait: curl's sockets
+ * change between waits.
  * ------------------------------------------------------------------------
  */
-#define MAKINI_ASYNC_TICK_MS	2
+#define MAKINI_ASYNC_MAX_WAIT_MS	20
+#define MAKINI_ASYNC_MAX_SOCKETS	64
 
-/* Closes the scan's timer when its memory goes (end of query or error). */
+/* Closes the scan's wait descriptors (next wait, end of query or error). */
 static void
-close_timer(void *arg)
+close_wait_fds(void *arg)
 {
 	MakiniScanState *st = (MakiniScanState *) arg;
 
 	if (st->timer_fd >= 0)
 		close(st->timer_fd);
-	st->timer_fd = -1;
+	if (st->wait_fd >= 0)
+		close(st->wait_fd);
+	st->wait_fd = st->timer_fd = -1;
 }
 
-/* Arms the scan's timer for one tick, creating it on first use. */
-static int
-arm_timer(MakiniScanState *st)
+/* Raises the error of a failed wait set-up (errno tells why). */
+static void
+wait_setup_failed(void)
 {
-	struct itimerspec its = {{0, 0}, {0, MAKINI_ASYNC_TICK_MS * 1000000L}};
-	uint64		expirations;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+			 errmsg("could not set up the wait of an asynchronous foreign scan: %m")));
+}
 
-	if (st->timer_fd < 0)
+/* Adds fd to epoll set epfd for events. */
+static void
+epoll_add(int epfd, int fd, uint32 events)
+{
+	struct epoll_event ev = {0};
+
+	ev.events = events;
+	ev.data.fd = fd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		wait_setup_failed();
+}
+
+/*
+ * Builds the descriptor the Append waits on for this scan: curl's sockets,
+ * and a timer for the next poll the scan's request needs (capped, so that
+ * interrupts are seen).
+ */
+static int
+async_wait_fd(MakiniScanState *st)
+{
+	int			fds[MAKINI_ASYNC_MAX_SOCKETS];
+	int			events[MAKINI_ASYNC_MAX_SOCKETS];
+	int			n = makini_wait_sockets(fds, events, MAKINI_ASYNC_MAX_SOCKETS);
+	long		ms = st->next_req ? makini_request_timeout_ms(st->next_req) : 0;
+	struct itimerspec its = {{0, 0}, {0, 0}};
+
+	close_wait_fds(st);
+	if (st->wait_cb.func == NULL)
 	{
-		st->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		if (st->timer_fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not create timer for asynchronous foreign scan: %m")));
-		st->timer_cb.func = close_timer;
-		st->timer_cb.arg = st;
-		MemoryContextRegisterResetCallback(st->scan_cxt, &st->timer_cb);
+		st->wait_cb.func = close_wait_fds;
+		st->wait_cb.arg = st;
+		MemoryContextRegisterResetCallback(st->scan_cxt, &st->wait_cb);
 	}
-	/* drain a past expiration, then arm */
-	if (read(st->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		elog(DEBUG1, "makini_fdw: reading the async timer failed: %m");
+	st->wait_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (st->wait_fd < 0)
+		wait_setup_failed();
+	st->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (st->timer_fd < 0)
+		wait_setup_failed();
+
+	if (ms < 0 || ms > MAKINI_ASYNC_MAX_WAIT_MS)
+		ms = MAKINI_ASYNC_MAX_WAIT_MS;
+	/* a zero it_value would disarm it: "now" is one nanosecond */
+	its.it_value.tv_sec = ms / 1000;
+	its.it_value.tv_nsec = (ms % 1000) * 1000000L + (ms == 0 ? 1 : 0);
 	if (timerfd_settime(st->timer_fd, 0, &its, NULL) < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not arm timer for asynchronous foreign scan: %m")));
-	return st->timer_fd;
+		wait_setup_failed();
+	epoll_add(st->wait_fd, st->timer_fd, EPOLLIN);
+	for (int i = 0; i < n; i++)
+		epoll_add(st->wait_fd, fds[i],
+				  ((events[i] & MAKINI_WAIT_READ) ? EPOLLIN : 0) |
+				  ((events[i] & MAKINI_WAIT_WRITE) ? EPOLLOUT : 0));
+	return st->wait_fd;
 }
 
 /*
@@ -820,7 +863,7 @@ makiniForeignAsyncRequest(AsyncRequest *areq)
 	produce_async(areq);
 }
 
-/* ForeignAsyncConfigureWait: wake the Append at the next tick. */
+/* ForeignAsyncConfigureWait: wake the Append on a reply or the next deadline. */
 void
 makiniForeignAsyncConfigureWait(AsyncRequest *areq)
 {
@@ -828,7 +871,7 @@ makiniForeignAsyncConfigureWait(AsyncRequest *areq)
 	AppendState *requestor = (AppendState *) areq->requestor;
 
 	AddWaitEventToSet(requestor->as_eventset, WL_SOCKET_READABLE,
-					  arm_timer((MakiniScanState *) node->fdw_state), NULL, areq);
+					  async_wait_fd((MakiniScanState *) node->fdw_state), NULL, areq);
 }
 
 /* ForeignAsyncNotify: drive the transfers; a row if a page arrived. */
