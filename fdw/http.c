@@ -1123,7 +1123,12 @@ request_sleep(MakiniRequest *req)
 			ResetLatch(MyLatch);
 	}
 	else
+	{
+		/* shown in pg_stat_activity as the latch wait above is */
+		pgstat_report_wait_start(PG_WAIT_EXTENSION);
 		curl_multi_poll(makini_multi, NULL, 0, (int) timeout, NULL);
+		pgstat_report_wait_end();
+	}
 }
 
 /*

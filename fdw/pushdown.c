@@ -43,10 +43,12 @@
 
 #include "makini_fdw.h"
 
-/* resources that answer GET <resource>/<key> (CONTRACT.md §2) */
+/*
+ * resources that answer GET <resource>/<key> (CONTRACT.md §2 lists item
+ * paths only for these two; any other key is looked up with filter[key])
+ */
 static const char *const item_resources[] = {
-	"purchase-orders", "purchase-orders.line-items", "vendors", "currencies",
-	"uom", NULL
+	"purchase-orders", "vendors", NULL
 };
 
 /*
@@ -136,6 +138,17 @@ bool
 makini_has_item_endpoint(const char *resource)
 {
 	return name_in_list(item_resources, resource);
+}
+
+/*
+ * Can key be one path segment?  Not with a '/', and not "." or "..", which
+ * URL normalisation removes (the request would go to the list, or above).
+ */
+bool
+makini_key_fits_path(const char *key)
+{
+	return key[0] != '\0' && strchr(key, '/') == NULL &&
+		strcmp(key, ".") != 0 && strcmp(key, "..") != 0;
 }
 
 /* Can the API filter resource on field?  Unknown resources: on nothing. */

@@ -14,12 +14,18 @@
 
 #include <curl/curl.h>
 
+#include "mb/pg_wchar.h"
+
 #include "makini_fdw.h"
 
-/* Appends s percent-encoded (or as is, for display). */
+/*
+ * Appends s (in the database encoding) percent-encoded as UTF-8, which is
+ * what the API reads (CONTRACT.md §3), or as is, for display.
+ */
 static void
 append_encoded(StringInfo buf, const char *s, bool display)
 {
+	char	   *utf8;
 	char	   *esc;
 
 	if (display)
@@ -27,7 +33,8 @@ append_encoded(StringInfo buf, const char *s, bool display)
 		appendStringInfoString(buf, s);
 		return;
 	}
-	esc = curl_easy_escape(NULL, s, strlen(s));
+	utf8 = pg_server_to_any(s, strlen(s), PG_UTF8);
+	esc = curl_easy_escape(NULL, utf8, strlen(utf8));
 	if (esc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -239,7 +239,7 @@ expand_variants(List *variants, MakiniCond *c, Datum value, Oid type,
 			char	   *text = strVal(lfirst(lc2));
 
 			nv->filters = list_copy(v->filters);
-			if (c->key_lookup && strchr(text, '/') == NULL)
+			if (c->key_lookup && makini_key_fits_path(text))
 				nv->item_key = text;
 			else
 			{
@@ -962,7 +962,7 @@ explain_request(ForeignScanState *node, MakiniScanState *st, ExplainState *es)
 			per_value = c->field;
 			requests = n;
 		}
-		if (c->key_lookup && strchr(((MakiniFilter *) linitial(f))->value, '/') == NULL)
+		if (c->key_lookup && makini_key_fits_path(((MakiniFilter *) linitial(f))->value))
 			item_key = ((MakiniFilter *) linitial(f))->value;
 		else
 			filters = list_concat(filters, f);

@@ -526,3 +526,32 @@ DROP SERVER pd_plant_c CASCADE;
 DROP TABLE pd_c_truth;
 RESET TimeZone;
 RESET DateStyle;
+
+-- item paths exist only for purchase orders and vendors (CONTRACT.md §2);
+-- other keys, and keys that are not one path segment, go as filter[key]
+EXPLAIN (VERBOSE, COSTS OFF) SELECT code FROM erp.currencies WHERE key = 'c1';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM erp.purchase_orders WHERE key = '..';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM erp.vendors WHERE key = '.';
+SELECT count(*) AS none FROM erp.purchase_orders WHERE key IN ('.', '..');
+
+-- filter values and keys reach the API as UTF-8 whatever the database
+-- encoding: in a LATIN1 database the pushed filters find the rows that local
+-- filters (which cannot be pushed) find in this UTF-8 one
+SELECT count(*) AS utf8_eq FROM erp.purchase_orders
+WHERE title || '' = 'Ersatzteile für Presse P-01' \gset
+SELECT count(*) AS utf8_like FROM erp.purchase_orders
+WHERE left(title, 15) = 'Ersatzteile für' \gset
+CREATE DATABASE makini_latin1 ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0;
+\c makini_latin1
+SET client_encoding = 'UTF8';
+CREATE EXTENSION makini_fdw;
+CREATE SERVER plant_a FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
+CREATE USER MAPPING FOR CURRENT_USER SERVER plant_a OPTIONS (token 'tok_plant_a');
+CREATE FOREIGN TABLE po (key text) SERVER plant_a OPTIONS (resource 'purchase-orders');
+ALTER FOREIGN TABLE po ADD COLUMN title text;
+SELECT :utf8_eq > 0 AS has_rows,
+       (SELECT count(*) FROM po WHERE title = 'Ersatzteile für Presse P-01') = :utf8_eq AS pushed_eq,
+       (SELECT count(*) FROM po WHERE title LIKE 'Ersatzteile für%') = :utf8_like AS pushed_like;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM po WHERE title = 'Ersatzteile für Presse P-01';
+\c contrib_regression
+DROP DATABASE makini_latin1;
