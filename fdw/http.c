@@ -1026,7 +1026,7 @@ request_finish(MakiniRequest *req, MakiniResponse *resp)
 	req->state = REQ_DONE;
 	request_release(req);
 
-	if (resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300)
+	if (makini_response_ok(resp))
 	{
 		req->stats->pages++;
 		req->stats->bytes += resp->len;
@@ -1159,7 +1159,7 @@ makini_request_wait(MakiniRequest *req, int flags)
 		elog(ERROR, "makini_fdw: request GET %s was cancelled", req->path);
 
 	resp = req->resp;
-	if (resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300)
+	if (makini_response_ok(resp))
 		return resp;
 	if (flags & MAKINI_NO_RAISE)
 		return resp;
@@ -1193,8 +1193,7 @@ makini_request_wait_arrival(MakiniRequest *req)
 		if (!PostmasterIsAlive())
 			proc_exit(1);
 		if (req->state == REQ_DONE)
-			return req->resp->curl_code == CURLE_OK &&
-				req->resp->status >= 200 && req->resp->status < 300;
+			return makini_response_ok(req->resp);
 		if (req->state != REQ_RUNNING)
 			return false;
 		if (!req->transfer_done)
@@ -1285,6 +1284,13 @@ makini_wait_sockets(int *fds, int *events, int max)
 		events[n++] = ev;
 	}
 	return n;
+}
+
+/* Did a complete 2xx reply arrive? */
+bool
+makini_response_ok(const MakiniResponse *resp)
+{
+	return resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300;
 }
 
 /*

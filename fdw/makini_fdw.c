@@ -215,7 +215,7 @@ remote_count(MakiniTableOptions *topts, Oid userid, List *filters,
 	ctx.servername = topts->server.servername;
 	ctx.path = path;
 	ctx.request_id = resp->request_id;
-	if (resp->curl_code != 0 || resp->status < 200 || resp->status >= 300)
+	if (!makini_response_ok(resp))
 	{
 		/* a skipped server: no estimate, and the scan gives the WARNING */
 		if (topts->server.skip_unreachable && makini_is_unreachable(resp))

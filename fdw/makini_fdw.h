@@ -118,6 +118,7 @@ extern bool makini_request_wait_arrival(MakiniRequest *req);
 extern MakiniResponse *makini_request_wait(MakiniRequest *req, int flags);
 extern void makini_request_cancel(MakiniRequest *req);
 extern long makini_request_timeout_ms(MakiniRequest *req);
+extern bool makini_response_ok(const MakiniResponse *resp);
 
 /* what makini_wait_sockets says a socket waits for */
 #define MAKINI_WAIT_READ	0x01

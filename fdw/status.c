@@ -326,7 +326,7 @@ add_status_row(ReturnSetInfo *rsinfo, ForeignServer *server, UserMapping *um)
 	makini_get_server_options(server, &opts);
 	resp = makini_http_get(makini_get_connection(&opts, um), STATUS_PATH,
 						   &stats, MAKINI_NO_RAISE);
-	if (resp->status < 200 || resp->status >= 300)
+	if (!makini_response_ok(resp))
 		error = makini_describe_failure(resp);
 	else if (!fill_from_reply(resp, values, nulls))
 		error = describe_bad_reply(resp);
