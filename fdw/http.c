@@ -760,6 +760,7 @@ makini_request_start(MakiniConnection *conn, const char *path,
 	if (conn->headers == NULL)
 		elog(ERROR, "makini_fdw: connection to server \"%s\" is not built",
 			 conn->opts.servername);
+	/* makini_fdw.allowed_hosts or the owner may have changed meanwhile */
 	makini_check_host_allowed(&conn->opts);
 
 	req = palloc0(sizeof(MakiniRequest));

@@ -494,8 +494,9 @@ host_listed(const char *host, const char *list)
 	char	   *copy = pstrdup(list ? list : "");
 	char	   *save = NULL;
 	char	   *item;
+	bool		found = false;
 
-	for (item = strtok_r(copy, ",", &save); item;
+	for (item = strtok_r(copy, ",", &save); item && !found;
 		 item = strtok_r(NULL, ",", &save))
 	{
 		size_t		n;
@@ -510,10 +511,10 @@ host_listed(const char *host, const char *list)
 			item[n - 1] = '\0';
 			item++;
 		}
-		if (strcmp(item, "*") == 0 || pg_strcasecmp(item, host) == 0)
-			return true;
+		found = (strcmp(item, "*") == 0 || pg_strcasecmp(item, host) == 0);
 	}
-	return false;
+	pfree(copy);
+	return found;
 }
 
 /*
