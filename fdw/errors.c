@@ -355,6 +355,33 @@ append_request(StringInfo buf, const char *path, const char *request_id,
 }
 
 /*
+ * Message and hint of a refused certificate, saying which check failed;
+ * false if the failure is not one.  libcurl reports both failures as
+ * CURLE_PEER_FAILED_VERIFICATION: an untrusted or invalid certificate has
+ * an X.509 verification error (above 1), while a host name mismatch is
+ * found after the chain verified (0, or 1: libcurl's "not yet verified").
+ */
+static bool
+tls_failure_text(const MakiniResponse *resp, const char *server,
+				 char **message, char **hint)
+{
+	if (resp->curl_code == CURLE_SSL_CACERT_BADFILE)
+	{
+		*message = psprintf("could not load the certificate authorities of Makini server \"%s\"", server);
+		*hint = pstrdup("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read.");
+		return true;
+	}
+	if (resp->curl_code != CURLE_PEER_FAILED_VERIFICATION)
+		return false;
+	*message = psprintf("the certificate of Makini server \"%s\" was refused", server);
+	if (resp->tls_verify_result > 1)
+		*hint = pstrdup("The certificate is not trusted (or is expired or invalid). If the server uses a private certificate authority, a superuser can set the server option ca_file to a PEM file of it.");
+	else
+		*hint = pstrdup("The url's host does not match the certificate: use in the server option url a host name the certificate was issued for.");
+	return true;
+}
+
+/*
  * Message and hint of a failure kind, naming the server.
  */
 static void
@@ -421,6 +448,8 @@ failure_text(FailureKind kind, const MakiniResponse *resp,
 				*hint = pstrdup("Check the server option url; if it is right, report this to Makini with the request id.");
 			break;
 		case FAIL_UNREACHABLE:
+			if (tls_failure_text(resp, server, message, hint))
+				break;
 			*message = psprintf("Makini server \"%s\" is unreachable", server);
 			*hint = pstrdup("Check the server option url and that this database server can reach it (DNS, firewall, proxy, TLS certificates).");
 			break;

@@ -383,6 +383,9 @@ connection_build(MakiniConnection *conn, const MakiniServerOptions *opts,
 	conn->opts.servername = pstrdup(opts->servername);
 	conn->opts.url = pstrdup(opts->url ? opts->url : MAKINI_DEFAULT_URL);
 	conn->opts.api_version = opts->api_version ? pstrdup(opts->api_version) : NULL;
+	conn->opts.host = pstrdup(opts->host);
+	conn->opts.proxy = opts->proxy ? pstrdup(opts->proxy) : NULL;
+	conn->opts.ca_file = opts->ca_file ? pstrdup(opts->ca_file) : NULL;
 	MemoryContextSwitchTo(oldcxt);
 
 	token = makini_get_token(um, conn->opts.servername);
@@ -652,6 +655,28 @@ request_release_callback(void *arg)
 }
 
 /*
+ * Set how a request reaches the server: only the proxy of the server's
+ * options (an empty CURLOPT_PROXY and CURLOPT_NOPROXY make libcurl ignore
+ * the postmaster's http_proxy, ALL_PROXY and no_proxy), and certificates
+ * and host names always verified, against ca_file if given.
+ */
+static void
+request_setup_transport(CURL *easy, const MakiniServerOptions *opts)
+{
+	MAKINI_SETOPT(easy, CURLOPT_PROXY, opts->proxy ? opts->proxy : "");
+	MAKINI_SETOPT(easy, CURLOPT_NOPROXY, "");
+	MAKINI_SETOPT(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	MAKINI_SETOPT(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	MAKINI_SETOPT(easy, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+	MAKINI_SETOPT(easy, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+	if (opts->ca_file != NULL)
+	{
+		MAKINI_SETOPT(easy, CURLOPT_CAINFO, opts->ca_file);
+		MAKINI_SETOPT(easy, CURLOPT_PROXY_CAINFO, opts->ca_file);
+	}
+}
+
+/*
  * Set every option of a request on its (reset) easy handle.
  */
 static void
@@ -680,6 +705,7 @@ request_setup(MakiniRequest *req, const char *url)
 	MAKINI_SETOPT(easy, CURLOPT_PRIVATE, (char *) req);
 	if (makini_share != NULL)
 		MAKINI_SETOPT(easy, CURLOPT_SHARE, makini_share);
+	request_setup_transport(easy, opts);
 }
 
 /*
@@ -734,6 +760,8 @@ makini_request_start(MakiniConnection *conn, const char *path,
 	if (conn->headers == NULL)
 		elog(ERROR, "makini_fdw: connection to server \"%s\" is not built",
 			 conn->opts.servername);
+	/* makini_fdw.allowed_hosts or the owner may have changed meanwhile */
+	makini_check_host_allowed(&conn->opts);
 
 	req = palloc0(sizeof(MakiniRequest));
 	req->conn = conn;
@@ -975,6 +1003,8 @@ request_make_response(MakiniRequest *req)
 			resp->curl_code = CURLE_COULDNT_CONNECT;
 		resp->curl_error = pstrdup(req->errbuf[0] ? req->errbuf :
 								   curl_easy_strerror(req->result));
+		curl_easy_getinfo(req->easy, CURLINFO_SSL_VERIFYRESULT,
+						  &resp->tls_verify_result);
 	}
 
 	if (req->body == NULL)

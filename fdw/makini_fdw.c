@@ -630,6 +630,11 @@ _PG_init(void)
 							 "Off: every reply goes through PostgreSQL's own JSON parser, which is always the reference for errors.",
 							 &makini_fast_json, true, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("makini_fdw.allowed_hosts",
+							   "Hosts that makini_fdw servers owned by non-superusers may connect to.",
+							   "Comma-separated host names or addresses as written in the server's url; \"*\" allows any host.",
+							   &makini_allowed_hosts, "api.makini.io", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("makini_fdw");
 }
 

@@ -39,8 +39,12 @@ typedef struct MakiniServerOptions
 {
 	Oid			serverid;
 	char	   *servername;
+	Oid			owner;			/* the server's owner */
 	char	   *url;			/* base URL, no trailing slash */
+	char	   *host;			/* host of url, without brackets */
 	bool		allow_insecure;
+	char	   *proxy;			/* proxy URL, or NULL: no proxy */
+	char	   *ca_file;		/* PEM file of trusted CAs, or NULL: system */
 	char	   *api_version;	/* sent as X-Api-Version */
 	int			page_size;		/* per_page (a table's option wins) */
 	int			connect_timeout;	/* seconds */
@@ -68,6 +72,8 @@ extern char *makini_get_column_field(Oid relid, AttrNumber attnum,
 									 const char *attname);
 extern char *makini_camel_case(const char *name);
 extern const char *makini_get_token(UserMapping *um, const char *servername);
+extern char *makini_allowed_hosts;
+extern void makini_check_host_allowed(const MakiniServerOptions *opts);
 
 /* ------------------------------------------------------------------------
  * http.c: libcurl transfers — a connection cache per user mapping, one
@@ -95,6 +101,8 @@ typedef struct MakiniResponse
 	char	   *sunset;			/* Sunset header, or NULL */
 	bool		deprecated;		/* Deprecation header present */
 	int			curl_code;		/* CURLcode; 0 when a response arrived */
+	long		tls_verify_result;	/* X.509 verification result of the
+									 * peer's certificate (0: trusted) */
 	char	   *curl_error;		/* curl's error text, or NULL */
 	int			attempts;		/* requests made for this result */
 } MakiniResponse;

@@ -20,11 +20,13 @@
 
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -43,6 +45,14 @@ typedef enum MakiniOptKind
 	OPT_STRING					/* checked by check(), stored as a copy */
 } MakiniOptKind;
 
+/* who may set an option (MakiniOption.privilege) */
+typedef enum MakiniOptPrivilege
+{
+	PRIV_ANYONE = 0,
+	PRIV_SUPERUSER,				/* superusers only */
+	PRIV_READ_FILES				/* superusers and pg_read_server_files */
+} MakiniOptPrivilege;
+
 /* returns NULL if value is acceptable, else an errdetail sentence */
 typedef const char *(*MakiniOptCheck) (const char *value);
 
@@ -57,6 +67,7 @@ typedef struct MakiniOption
 	MakiniOptCheck check;		/* OPT_STRING */
 	const char *hint;			/* OPT_STRING: what a valid value looks like */
 	bool		secret;			/* never echo the value */
+	MakiniOptPrivilege privilege;	/* who may set it */
 	const char *defval;			/* default, parsed like a given value */
 	int			offset;			/* in MakiniServerOptions, or 0: not there */
 } MakiniOption;
@@ -67,6 +78,7 @@ static const char *check_resource(const char *value);
 static const char *check_expand(const char *value);
 static const char *check_field(const char *value);
 static const char *check_token(const char *value);
+static const char *check_ca_file(const char *value);
 
 static void report_unknown_option(const char *name, int where)
 			pg_attribute_noreturn();
@@ -77,6 +89,9 @@ static void report_invalid_value(const MakiniOption *opt,
 static const char *const on_unreachable_choices[] = {"error", "skip", NULL};
 
 #define SRV(f) ((int) offsetof(MakiniServerOptions, f))
+
+/* makini_fdw.allowed_hosts: hosts of servers owned by non-superusers */
+char	   *makini_allowed_hosts = NULL;
 
 /* offset 0 means "not stored in MakiniServerOptions": serverid is there */
 StaticAssertDecl(offsetof(MakiniServerOptions, serverid) == 0,
@@ -92,7 +107,16 @@ static const MakiniOption makini_options[] = {
 		.hint = "Give a URL of the form https://host[:port][/path].",
 	.defval = MAKINI_DEFAULT_URL, .offset = SRV(url)},
 	{.name = "allow_insecure", .where = OPT_SERVER, .kind = OPT_BOOL,
+		.privilege = PRIV_SUPERUSER,
 	.defval = "false", .offset = SRV(allow_insecure)},
+	{.name = "ca_file", .where = OPT_SERVER, .kind = OPT_STRING,
+		.check = check_ca_file, .privilege = PRIV_READ_FILES,
+		.hint = "Give the absolute path of a PEM file of certificate authorities.",
+	.offset = SRV(ca_file)},
+	{.name = "proxy", .where = OPT_SERVER, .kind = OPT_STRING,
+		.check = check_url_syntax, .privilege = PRIV_SUPERUSER,
+		.hint = "Give a proxy URL of the form http://host:port or https://host:port.",
+	.offset = SRV(proxy)},
 	{.name = "api_version", .where = OPT_SERVER, .kind = OPT_STRING,
 		.check = check_api_version, .hint = "Give a version such as \"v1\".",
 	.defval = "v1", .offset = SRV(api_version)},
@@ -414,28 +438,139 @@ is_loopback_host(const char *host)
 }
 
 /*
- * Raises unless url is a valid base URL that may carry the token: https, or
- * http to a loopback host, or http anywhere with allow_insecure.  Used when
- * options are validated and again when they are used, so that no sequence
- * of ALTERs can send a token in clear text to another host.
+ * Parses the value of the url or proxy option, raising on a malformed one;
+ * returns whether it is plain http and sets *host.
  */
-static void
-check_url(const char *url, bool allow_insecure)
+static bool
+parse_url_option(const char *name, const char *value, char **host)
 {
-	const MakiniOption *opt = find_option("url", OPT_SERVER);
+	const MakiniOption *opt = find_option(name, OPT_SERVER);
 	const char *detail;
 	bool		is_http = false;
-	char	   *host = NULL;
 
-	detail = parse_url(url, &is_http, &host);
+	detail = parse_url(value, &is_http, host);
 	if (detail)
-		report_invalid_value(opt, url, detail, opt->hint);
+		report_invalid_value(opt, value, detail, opt->hint);
+	return is_http;
+}
+
+/*
+ * Raises unless url (reached through proxy, if not NULL) may carry the
+ * token: https, or http to a loopback host, or http anywhere with
+ * allow_insecure.  Through a proxy, an https url is tunnelled (the proxy
+ * sees only TLS), but a plain http request crosses a plain http:// proxy
+ * in clear text, so that proxy must be on a loopback host too.  Used when
+ * options are validated and again when they are used, so that no sequence
+ * of ALTERs can send a token in clear text to another host.  Returns the
+ * url's host.
+ */
+static char *
+check_transport(const char *url, const char *proxy, bool allow_insecure)
+{
+	char	   *host = NULL;
+	char	   *proxy_host = NULL;
+	bool		is_http = parse_url_option("url", url, &host);
+
 	if (is_http && !allow_insecure && !is_loopback_host(host))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"url\": \"%s\"", url),
 				 errdetail("Plain http:// is allowed only to loopback hosts (localhost, 127.0.0.0/8, ::1): the token would cross the network unencrypted."),
 				 errhint("Use https://, or set the server option allow_insecure to 'true'.")));
+	if (proxy != NULL && parse_url_option("proxy", proxy, &proxy_host) &&
+		is_http && !allow_insecure && !is_loopback_host(proxy_host))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"proxy\": \"%s\"", proxy),
+				 errdetail("The url is plain http://, and a plain http:// proxy other than a loopback host would see the token unencrypted."),
+				 errhint("Use an https:// url or proxy, or set the server option allow_insecure to 'true'.")));
+	return host;
+}
+
+/* True if host is in the comma-separated list, or the list has "*". */
+static bool
+host_listed(const char *host, const char *list)
+{
+	char	   *copy = pstrdup(list ? list : "");
+	char	   *save = NULL;
+	char	   *item;
+	bool		found = false;
+
+	for (item = strtok_r(copy, ",", &save); item && !found;
+		 item = strtok_r(NULL, ",", &save))
+	{
+		size_t		n;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		n = strlen(item);
+		while (n > 0 && (item[n - 1] == ' ' || item[n - 1] == '\t'))
+			item[--n] = '\0';
+		if (n > 1 && item[0] == '[' && item[n - 1] == ']')
+		{
+			item[n - 1] = '\0';
+			item++;
+		}
+		found = (strcmp(item, "*") == 0 || pg_strcasecmp(item, host) == 0);
+	}
+	pfree(copy);
+	return found;
+}
+
+/*
+ * Raises unless a server owned by owner may use host: superusers' servers
+ * may use any host, other servers only those in makini_fdw.allowed_hosts.
+ * servername is NULL while the server is being created.
+ */
+static void
+check_host_allowed(const char *host, Oid owner, const char *servername)
+{
+	if (superuser_arg(owner) || host_listed(host, makini_allowed_hosts))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to use host \"%s\" for a makini_fdw server", host),
+			 servername
+			 ? errdetail("Server \"%s\" is owned by role \"%s\", which is not a superuser, and the host is not in makini_fdw.allowed_hosts.",
+						 servername, GetUserNameFromId(owner, false))
+			 : errdetail("Servers owned by roles that are not superusers may use only the hosts in makini_fdw.allowed_hosts."),
+			 errhint("A superuser can add the host to the setting makini_fdw.allowed_hosts.")));
+}
+
+/*
+ * Raises unless the server of opts may send a request to its host now: the
+ * setting and the server's owner may have changed since it was validated.
+ */
+void
+makini_check_host_allowed(const MakiniServerOptions *opts)
+{
+	check_host_allowed(opts->host, opts->owner, opts->servername);
+}
+
+/*
+ * Raises unless the current user may set opt: allow_insecure and proxy
+ * decide where the token goes, and ca_file makes the backend read a file
+ * (the rule file_fdw applies to its filename).
+ */
+static void
+check_option_privilege(const MakiniOption *opt)
+{
+	if (opt->privilege == PRIV_ANYONE || superuser())
+		return;
+	if (opt->privilege == PRIV_READ_FILES)
+	{
+		if (has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set option \"%s\"", opt->name),
+				 errhint("Only superusers and members of pg_read_server_files may set option \"%s\".",
+						 opt->name)));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to set option \"%s\"", opt->name),
+			 errhint("Only superusers may set option \"%s\".", opt->name)));
 }
 
 /* url as an option value: syntax only; the http rule needs allow_insecure */
@@ -519,6 +654,15 @@ check_field(const char *value)
 	}
 }
 
+/* ca_file: an absolute path without control characters */
+static const char *
+check_ca_file(const char *value)
+{
+	if (!is_absolute_path(value) || has_control(value, true))
+		return "The path must be absolute and must not contain control characters.";
+	return NULL;
+}
+
 /* token: non-empty, no whitespace or control characters (never echoed) */
 static const char *
 check_token(const char *value)
@@ -550,10 +694,12 @@ find_defelem(List *options, const char *name)
 }
 
 /*
- * Checks what needs several options of one object: the http rule of a
- * server's url, and the token a user mapping must have.  On ALTER,
- * PostgreSQL passes the object's resulting option list, so dropping
- * allow_insecure or token is caught here too.
+ * Checks what needs several options of one object: the http rules of a
+ * server's url and proxy, the hosts a non-superuser's server may use, and
+ * the token a user mapping must have.  On ALTER, PostgreSQL passes the
+ * object's resulting option list, so dropping allow_insecure or token is
+ * caught here too.  The current user creates the server or, to alter it,
+ * owns it (or is a superuser: then the check before each request applies).
  */
 static void
 validate_option_set(List *options, int where)
@@ -561,12 +707,15 @@ validate_option_set(List *options, int where)
 	const char *url = find_defelem(options, "url");
 	const char *insecure = find_defelem(options, "allow_insecure");
 	bool		allow_insecure = false;
+	char	   *host;
 
-	if (where == OPT_SERVER && url)
+	if (where == OPT_SERVER)
 	{
 		if (insecure)
 			(void) parse_bool(insecure, &allow_insecure);
-		check_url(url, allow_insecure);
+		host = check_transport(url ? url : MAKINI_DEFAULT_URL,
+							   find_defelem(options, "proxy"), allow_insecure);
+		check_host_allowed(host, GetUserId(), NULL);
 	}
 	if (where == OPT_MAPPING && !find_defelem(options, "token"))
 		ereport(ERROR,
@@ -595,6 +744,7 @@ makini_fdw_validator(PG_FUNCTION_ARGS)
 
 		if (!opt)
 			report_unknown_option(def->defname, where);
+		check_option_privilege(opt);
 		parse_option_value(opt, defGetString(def), NULL);
 	}
 	validate_option_set(options, where);
@@ -640,7 +790,8 @@ checked_option(List *options, const char *name, int where)
 
 /*
  * Fills opts with the defaults overridden by server's options; the url
- * loses any trailing '/' and is checked again against allow_insecure.
+ * loses any trailing '/', and url and proxy are checked again against
+ * allow_insecure.
  */
 void
 makini_get_server_options(ForeignServer *server, MakiniServerOptions *opts)
@@ -658,7 +809,8 @@ makini_get_server_options(ForeignServer *server, MakiniServerOptions *opts)
 
 	opts->serverid = server->serverid;
 	opts->servername = pstrdup(server->servername);
-	check_url(opts->url, opts->allow_insecure);
+	opts->owner = server->owner;
+	opts->host = check_transport(opts->url, opts->proxy, opts->allow_insecure);
 	n = strlen(opts->url);
 	while (n > 0 && opts->url[n - 1] == '/')
 		opts->url[--n] = '\0';

@@ -52,16 +52,27 @@ build_install() {
 	make -C "$TOP" -s PG_CONFIG=$PG_CONFIG install >/dev/null
 }
 
+# A port nothing listens on: the proxy the postmaster's environment names.
+DEAD_PROXY=http://127.0.0.1:9
+
 # Starts a fresh cluster owned by the unprivileged user, on a private socket.
+# Its servers may use the simulator's hosts (makini_fdw.allowed_hosts, a
+# placeholder until the library loads).  The postmaster's environment names
+# a dead proxy for every scheme: makini_fdw must ignore it, so every suite
+# shows it does; the curl command the suites' helpers run is told to ignore
+# it by a .curlrc in CURL_HOME.  PG_EXTRA_ENV adds VAR=value words.
 start_cluster() {
 	stop_cluster
-	rm -rf "$PGDATA_DIR" "$PGHOST"
-	mkdir -p "$PGHOST"
+	rm -rf "$PGDATA_DIR" "$PGHOST" "$RUNDIR/curlhome"
+	mkdir -p "$PGHOST" "$RUNDIR/curlhome"
+	echo 'noproxy = "*"' >"$RUNDIR/curlhome/.curlrc"
 	chown "$PG_OS_USER" "$RUNDIR" "$PGHOST" 2>/dev/null || true
 	log "starting a throwaway cluster in $PGDATA_DIR (port $PGPORT)"
 	as_pg $PGBIN/initdb -D "$PGDATA_DIR" -U makini -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-	as_pg $PGBIN/pg_ctl -D "$PGDATA_DIR" -l "$RUNDIR/postgres.log" -w -s \
-		-o "-p $PGPORT -k $PGHOST -c listen_addresses='' -c log_min_messages=warning ${PG_EXTRA_OPTS:-}" start
+	as_pg env http_proxy=$DEAD_PROXY https_proxy=$DEAD_PROXY HTTPS_PROXY=$DEAD_PROXY \
+		all_proxy=$DEAD_PROXY ALL_PROXY=$DEAD_PROXY CURL_HOME="$RUNDIR/curlhome" ${PG_EXTRA_ENV:-} \
+		$PGBIN/pg_ctl -D "$PGDATA_DIR" -l "$RUNDIR/postgres.log" -w -s \
+		-o "-p $PGPORT -k $PGHOST -c listen_addresses='' -c log_min_messages=warning -c makini_fdw.allowed_hosts=127.0.0.1,localhost ${PG_EXTRA_OPTS:-}" start
 }
 
 # Stops the cluster if it runs.

@@ -30,6 +30,12 @@ count=N (default 1; -1 = forever), kind=K and K's parameters:
 Every rule matching a request fires, in the order added, each using up one
 count; a rule that replaces the reply (status, html, empty, notjson,
 wrongshape, reset) ends the list. Replies are never cached when a rule fired.
+
+With --tls-cert/--tls-key it serves https; a TLS connection that brings no
+request is logged as an entry with no method, path or connection and fault
+tls_handshake_failed:REASON (the client broke the handshake off: untrusted
+certificate) or tls_no_request (it closed after the handshake: host name
+mismatch).
 """
 
 import argparse
@@ -44,6 +50,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -746,6 +753,16 @@ class Simulator:
             entry["seq"] = self.seq
             self.log.append(entry)
 
+    def record_tls_event(self, what):
+        """Log a TLS connection that brought no HTTP request (and so no
+        token): a handshake the client broke off, or one it completed and
+        then closed (after refusing the host name)."""
+        with self.lock:
+            self.seq += 1
+            self.log.append({"seq": self.seq, "conn": "", "method": "", "path": "",
+                             "status": 0, "records": 0, "bytes": 0, "authorized": "false",
+                             "fault": what})
+
     # -- admin ----------------------------------------------------------------
 
     def admin(self, path, query):
@@ -847,6 +864,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "makini-sim/1.0"
     sys_version = ""
+    served = 0      # requests read on this connection
 
     def setup(self):
         super().setup()
@@ -866,6 +884,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_method(self, method):
         started = time.perf_counter()
+        self.served += 1
         sim = self.server.sim
         length = self.headers.get("Content-Length", "0")
         if length.isdigit() and int(length):
@@ -930,6 +949,26 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    tls = None      # an ssl.SSLContext when serving https
+
+    def finish_request(self, request, client_address):
+        """Serve one connection; with TLS, handshake first (in the
+        connection's thread), logging a refused handshake."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            self.sim.record_tls_event("tls_handshake_failed:"
+                                      + (getattr(exc, "reason", None) or type(exc).__name__))
+            return
+        try:
+            handler = self.RequestHandlerClass(request, client_address, self)
+            if handler.served == 0:
+                self.sim.record_tls_event("tls_no_request")
+        finally:
+            request.close()
 
 
 def main(argv=None):
@@ -941,6 +980,8 @@ def main(argv=None):
     parser.add_argument("--prewarm", action="store_true",
                         help="encode all records before reporting ready")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    parser.add_argument("--tls-cert", help="serve https with this PEM certificate (chain)")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     args = parser.parse_args(argv)
 
     gc.disable()        # millions of long-lived objects: no collector passes over them
@@ -951,12 +992,17 @@ def main(argv=None):
     gc.enable()
     server = Server((args.host, args.port), Handler)
     server.sim = sim
+    scheme = "http"
+    if args.tls_cert:
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(args.tls_cert, args.tls_key)
+        scheme = "https"
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(f"{os.getpid()}\n")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = server.server_address[:2]
-    print(f"simulator ready on http://{host}:{port}", flush=True)
+    print(f"simulator ready on {scheme}://{host}:{port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
