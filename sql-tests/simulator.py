@@ -58,8 +58,8 @@ Behaviour knobs (/_sim/behave; defaults in brackets):
                               around that page's first record: insert a copy
                               of it (new key) just before it, so the next
                               page repeats a record; delete it outright, so
-                              the next page skips one; or update its title
-                              and updatedAt (§7: records that change between
+                              the next page skips one; or update its title,
+                              orderNo, updatedAt (§7: records that change between
                               pages). 0 = off; setting it arms it again.
     max_concurrent=N [8]      a connection serves N requests at once; more
                               get 429 RATE_LIMIT_EXCEEDED, Retry-After: 1
@@ -999,7 +999,9 @@ class Simulator:
                 return
             conn.mutate_armed = False
         key, op = body.records[0].get("key"), knobs["mutate_op"]
-        params = {"update": {"key": key, "f.title": "changed between pages"},
+        changed = {"f.title": "changed between pages",
+                   "f.orderNo": f"{body.records[0].get('orderNo')}-CHANGED"}
+        params = {"update": dict(changed, key=key),
                   "delete": {"key": key}, "insert": {"like": key}}[op]
         self.mutate(conn, op, params)
         ex.notes.append("mutate_" + op)
