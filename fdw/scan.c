@@ -549,14 +549,18 @@ remember_key(MakiniScanState *st, const char *key)
 /*
  * The scan goes on past its first page: from now on it remembers the
  * records it returned, starting with those of the first page.  A scan of
- * one page never pays for the set.
+ * one page never pays for the set.  Sized for meta.total when the API
+ * sends it (up to a million: no growing on the way), else for four pages.
  */
 static void
 start_key_set(MakiniScanState *st)
 {
 	char	  **keys = page_record_keys(st);
+	int64		size = Max(st->page->nrecords * 4, 256);
 
-	st->seen = keyset_create(st->scan_cxt, Max(st->page->nrecords * 4, 256), NULL);
+	if (st->page->total > size)
+		size = Min(st->page->total, 1024 * 1024);
+	st->seen = keyset_create(st->scan_cxt, (uint32) size, NULL);
 	st->key_free = 0;
 	for (int r = 0; r < st->page->nrows; r++)
 		if (keys[r] != NULL && (r == 0 || keys[r] != keys[r - 1]))

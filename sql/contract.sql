@@ -73,6 +73,15 @@ FROM (SELECT *, max(coalesce(params->>'page', '1')::int)
                   OVER (PARTITION BY params - 'page') AS max_page
       FROM sim_requests() WHERE status = 200) r;
 
+-- planning with use_remote_estimate when replies carry no meta.total
+SELECT sim('reset');
+SELECT sim('behave?conn=plant_a&meta=none');
+ALTER FOREIGN TABLE ct_po5 OPTIONS (ADD use_remote_estimate 'true');
+SELECT q_differ($q$SELECT * FROM ct_po5 WHERE order_no LIKE 'PO-2025%'$q$,
+                $q$SELECT key, vendor_key, order_no, title FROM truth_po WHERE order_no LIKE 'PO-2025%'$q$)
+  AS estimated_without_meta_diff;
+ALTER FOREIGN TABLE ct_po5 OPTIONS (DROP use_remote_estimate);
+
 --
 -- records that change between page 1 and page 2 of a scan: page-based
 -- paging then repeats a record (insert before it) or skips one (delete).
