@@ -22,6 +22,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
+#include "common/hashfn.h"
 #include "executor/execAsync.h"
 #include "executor/executor.h"
 #include "executor/nodeAppend.h"
@@ -46,6 +47,33 @@
 
 /* memory kept for a page: this much a record, between 1 and 8 MB */
 #define MAKINI_PAGE_BYTES_PER_RECORD	(16 * 1024)
+
+/* bytes of a block of the scan's copies of record keys */
+#define MAKINI_KEY_BLOCK		(64 * 1024)
+
+/*
+ * The set of record keys a scan returned (simplehash): one entry and one
+ * copy of the key per record.
+ */
+typedef struct MakiniKeyEntry
+{
+	const char *key;
+	uint32		hash;
+	char		status;
+} MakiniKeyEntry;
+
+#define SH_PREFIX keyset
+#define SH_ELEMENT_TYPE MakiniKeyEntry
+#define SH_KEY_TYPE const char *
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
+#define SH_EQUAL(tb, a, b) (strcmp((a), (b)) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /* one request sequence of a scan: filters, or one key */
 typedef struct MakiniVariant
@@ -96,6 +124,18 @@ typedef struct MakiniScanState
 	MemoryContext spec_cxt;		/* created on first use */
 
 	int64		rows_returned;
+
+	/*
+	 * Records returned, by key (the parent's key for an expand table): a
+	 * record that moved between pages comes back on a later page, and is
+	 * skipped there.  Built when the scan reaches its second page.
+	 */
+	bool		dedupe;			/* this scan skips repeated records */
+	keyset_hash *seen;			/* NULL until the second page */
+	bool		skip_record;	/* the current record is a repeat */
+	char	   *key_block;		/* where the next key copy goes */
+	Size		key_free;		/* bytes left there */
+
 	bool		followed;		/* the request after the current page was
 								 * considered (the LIMIT may hold it back) */
 	MakiniStats stats;
@@ -182,6 +222,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	st->per_page = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePerPage));
 	st->plan_limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
 	st->limit = st->plan_limit;
+	st->dedupe = true;
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -471,6 +512,81 @@ wait_reply(MakiniScanState *st, bool item)
 	return makini_request_wait(st->next_req, flags);
 }
 
+/* The key that identifies the record of each row of a page. */
+static inline char **
+page_record_keys(MakiniScanState *st)
+{
+	return st->map->expand ? st->page->row_parent_keys : st->page->row_keys;
+}
+
+/*
+ * Adds a record key to the scan's set, copying it into the scan's memory
+ * (a page's keys go with the page); returns true if it was there already.
+ */
+static bool
+remember_key(MakiniScanState *st, const char *key)
+{
+	MakiniKeyEntry *entry;
+	bool		found;
+	Size		len;
+
+	entry = keyset_insert(st->seen, key, &found);
+	if (found)
+		return true;
+	len = strlen(key) + 1;
+	if (len > st->key_free)
+	{
+		st->key_free = Max(len, MAKINI_KEY_BLOCK);
+		st->key_block = MemoryContextAlloc(st->scan_cxt, st->key_free);
+	}
+	memcpy(st->key_block, key, len);
+	entry->key = st->key_block;
+	st->key_block += len;
+	st->key_free -= len;
+	return false;
+}
+
+/*
+ * The scan goes on past its first page: from now on it remembers the
+ * records it returned, starting with those of the first page.  A scan of
+ * one page never pays for the set.  Sized for meta.total when the API
+ * sends it (up to a million: no growing on the way), else for four pages.
+ */
+static void
+start_key_set(MakiniScanState *st)
+{
+	char	  **keys = page_record_keys(st);
+	int64		size = Max(st->page->nrecords * 4, 256);
+
+	if (st->page->total > size)
+		size = Min(st->page->total, 1024 * 1024);
+	st->seen = keyset_create(st->scan_cxt, (uint32) size, NULL);
+	st->key_free = 0;
+	for (int r = 0; r < st->page->nrows; r++)
+		if (keys[r] != NULL && (r == 0 || keys[r] != keys[r - 1]))
+			remember_key(st, keys[r]);
+}
+
+/*
+ * Is the current row's record one the scan returned already?  Page-based
+ * paging repeats a record when records were inserted or moved before it
+ * between two pages (CONTRACT §7).  The rows of one record (an expand
+ * table's) share one key pointer and are decided at the first.
+ */
+static bool
+repeated_row(MakiniScanState *st)
+{
+	char	  **keys = page_record_keys(st);
+	const char *key = keys[st->row];
+
+	if (key == NULL)
+		return false;
+	if (st->row > 0 && keys[st->row - 1] == key)
+		return st->skip_record;
+	st->skip_record = remember_key(st, key);
+	return st->skip_record;
+}
+
 /*
  * Waits for the request in flight, parses it and makes it the current
  * page; then puts the following request on the wire, unless the query's
@@ -489,6 +605,8 @@ advance_page(MakiniScanState *st)
 		prefetch(st);
 	if (st->next_req == NULL)
 		return false;
+	if (st->dedupe && st->seen == NULL && st->page != NULL)
+		start_key_set(st);
 	item = ((MakiniVariant *) list_nth(st->variants,
 									   st->next_variant))->item_key != NULL;
 	speculate(st);
@@ -559,19 +677,25 @@ makiniIterateForeignScan(ForeignScanState *node)
 	ExecClearTuple(slot);
 	if (!st->started)
 		start_scan(node, st);
-	while (st->page == NULL || st->row >= st->page->nrows)
+	for (;;)
 	{
-		if (st->in_async && !st->finished && st->next_req != NULL &&
-			!makini_request_poll(st->next_req))
+		while (st->page == NULL || st->row >= st->page->nrows)
 		{
-			st->starved = true; /* the Append will wait and ask again */
-			return slot;
+			if (st->in_async && !st->finished && st->next_req != NULL &&
+				!makini_request_poll(st->next_req))
+			{
+				st->starved = true; /* the Append will wait and ask again */
+				return slot;
+			}
+			if (st->finished || !advance_page(st))
+			{
+				st->finished = true;
+				return slot;
+			}
 		}
-		if (st->finished || !advance_page(st))
-		{
-			st->finished = true;
-			return slot;
-		}
+		if (st->seen == NULL || !repeated_row(st))
+			break;
+		st->row++;
 	}
 
 	MemoryContextReset(st->tuple_cxt);
@@ -602,6 +726,8 @@ reset_scan(MakiniScanState *st)
 	st->started = false;
 	st->finished = false;
 	st->rows_returned = 0;
+	st->seen = NULL;			/* in scan_cxt, reset below */
+	st->key_free = 0;
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->next_cxt);
 	MemoryContextReset(st->scan_cxt);

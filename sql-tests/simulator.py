@@ -12,6 +12,12 @@ the request log and the ground truth of the foreign tables:
     /_sim/fault?kind=K&...           add a fault rule (see FAULT_KINDS)
     /_sim/faults                     the active fault rules (JSON)
     /_sim/latency?conn=NAME&ms=N     set a connection's latency
+    /_sim/behave?KNOB=V[&KNOB=V...][&conn=NAME]
+                                     switch a behaviour the contract leaves
+                                     open (see BEHAVIOUR_DEFAULTS; no conn =
+                                     every connection; reset restores them)
+    /_sim/mutate?conn=NAME&op=OP&... change the data (see MUTATE_OPS); the
+                                     ground truth follows, reset restores it
     /_sim/requests[?since=SEQ]       the request log (CSV)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
@@ -36,9 +42,59 @@ request is logged as an entry with no method, path or connection and fault
 tls_handshake_failed:REASON (the client broke the handshake off: untrusted
 certificate) or tls_no_request (it closed after the handshake: host name
 mismatch).
+
+Behaviour knobs (/_sim/behave; defaults in brackets):
+
+    max_per_page=N [500]      serve at most N records a page, whatever
+                              per_page asked: pages shorter than per_page
+                              before the last (CONTRACT §7)
+    meta_per_page=capped|asked [capped]
+                              meta.per_page reports the cap or what was asked
+    empty_pages=N [0]         N empty pages (data [], links.next set) before
+                              each page of records: page numbers are then
+                              (N+1) times as many (§7)
+    meta=full|null|absent|none [full]
+                              meta.total, meta.last_page and links.last are
+                              sent, null, or left out; none: no meta object
+                              and no links.last (§3: clients must not
+                              depend on them)
+    mutate_after_page=N [0]   once, right after answering page N of a
+    mutate_op=insert|delete|update [insert]
+                              purchase-orders list request, change the data
+                              around that page's first record: insert a copy
+                              of it (new key) just before it, so the next
+                              page repeats a record; delete it outright, so
+                              the next page skips one; or update its title,
+                              orderNo, updatedAt (§7: records that change between
+                              pages). 0 = off; setting it arms it again.
+    max_concurrent=N [8]      a connection serves N requests at once; more
+                              get 429 RATE_LIMIT_EXCEEDED, Retry-After: 1
+                              (§3); 0 = no limit
+
+/_sim/mutate?conn=NAME&op=OP[&key=K][&line=L][&like=K][&before=K][&at=TS]
+[&f.FIELD=VALUE...][&null=F1,F2][&drop=F1,F2] changes one purchase order the
+way an ERP does (the line-items list and the ground truth follow):
+
+    insert        a copy of order `like` (default: the first) with key `key`
+                  (default: a new one), placed before order `before` (default:
+                  `like`)
+    update        set fields of order `key` (default: the first)
+    soft_delete   set deletedAt of order `key`
+    delete        remove order `key` outright
+    line_insert   append a copy of line `like` (default: the order's first)
+                  with key `line` (default: a new one) to order `key`
+    line_update   set fields of line `line` (default: the first) of order `key`
+    line_soft_delete  set deletedAt of that line
+    line_delete   remove that line from its order
+
+f.FIELD=VALUE sets a field to a string, null= sets fields to null, drop=
+removes them (of the line for line_* ops). Every op sets updatedAt (of the
+order, and of the line it changes) to `at` (default: now, UTC, "...Z");
+soft deletes set deletedAt to it too. The reply is JSON: op, key, line.
 """
 
 import argparse
+import copy
 import csv
 import gc
 import gzip
@@ -71,6 +127,46 @@ SUNSET = "Sat, 01 May 2027 00:00:00 GMT"
 SERVED_VERSIONS = {"v1": False, "v0": True}     # version -> deprecated
 MAX_PER_PAGE, DEFAULT_PER_PAGE = 500, 100
 CACHE_LIMIT = 1 << 30                           # bytes of cached bodies
+
+# ---------------------------------------------------------------------------
+# Behaviour knobs: where the contract allows several behaviours (see the
+# module docstring). Defaults are the simulator's plain behaviour.
+# ---------------------------------------------------------------------------
+
+BEHAVIOUR_DEFAULTS = {
+    "max_per_page": MAX_PER_PAGE, "meta_per_page": "capped", "empty_pages": 0,
+    "meta": "full", "mutate_after_page": 0, "mutate_op": "insert",
+    "max_concurrent": 8,
+}
+
+
+def _knob_int(low, high):
+    """A knob parser for an integer low..high."""
+    def parse(value):
+        if not re.fullmatch(r"[0-9]{1,6}", value) or not low <= int(value) <= high:
+            raise ValueError(f"an integer {low}..{high}")
+        return int(value)
+    return parse
+
+
+def _knob_choice(*choices):
+    """A knob parser for one of choices."""
+    def parse(value):
+        if value not in choices:
+            raise ValueError("one of " + "|".join(choices))
+        return value
+    return parse
+
+
+BEHAVIOUR_PARSERS = {
+    "max_per_page": _knob_int(1, MAX_PER_PAGE),
+    "meta_per_page": _knob_choice("capped", "asked"),
+    "empty_pages": _knob_int(0, 100),
+    "meta": _knob_choice("full", "null", "absent", "none"),
+    "mutate_after_page": _knob_int(0, 100000),
+    "mutate_op": _knob_choice("insert", "delete", "update"),
+    "max_concurrent": _knob_int(0, 1000),
+}
 
 # ---------------------------------------------------------------------------
 # Errors (CONTRACT §5)
@@ -334,8 +430,7 @@ class Body:
         if self.paging is None:
             return self._wrap({"data": _HOLE}, self.chunks[0])
         array = b"[" + self.style.item_separator.join(self.chunks) + b"]"
-        p = self.paging
-        return self._wrap({"data": _HOLE, "links": p.links, "meta": p.meta}, array)
+        return self._wrap(self.paging.envelope(), array)
 
     def _wrap(self, envelope, data):
         before, after = self.style.dumpb(envelope).split(b'"\\u0001"', 1)
@@ -343,20 +438,23 @@ class Body:
 
 
 class Paging:
-    """links and meta of one page; builds links on any origin."""
+    """links and meta of one page; builds links on any origin.
 
-    def __init__(self, ex, total, page, per_page, served):
-        self.ex, self.page, self.per_page = ex, page, per_page
-        last = max(1, -(-total // per_page))
-        first = (page - 1) * per_page + 1
+    page and last are the page numbers served (empty_pages adds pages that
+    hold no record); first is the 1-based position of the page's first
+    record; meta_style is the behaviour knob "meta".
+    """
+
+    def __init__(self, ex, page, last, per_page, total, first, served, meta_style="full"):
+        self.ex, self.page, self.per_page, self.first = ex, page, per_page, first
+        self.meta_style = meta_style
         self.links = {"first": self.link(1), "last": self.link(last),
                       "prev": self.link(page - 1) if page > 1 else None,
                       "next": self.link(page + 1) if page < last else None}
-        self.meta = {"current_page": page,
-                     "from": first if served else None,
-                     "to": first + served - 1 if served else None,
+        self.meta = {"current_page": page, "from": None, "to": None,
                      "last_page": last, "per_page": per_page,
                      "path": f"http://{ex.origin}{ex.path}", "total": total}
+        self.served(served)
 
     def link(self, page, origin=None):
         """This request's URL with page=N, other parameters as sent."""
@@ -366,10 +464,24 @@ class Paging:
         return f"http://{origin or self.ex.origin}{self.ex.path}?{'&'.join(parts)}"
 
     def served(self, count):
-        """Adjust from/to after the records were changed."""
-        first = (self.page - 1) * self.per_page + 1
-        self.meta["from"] = first if count else None
-        self.meta["to"] = first + count - 1 if count else None
+        """Set from/to for count records served (also after a fault changed them)."""
+        self.meta["from"] = self.first if count else None
+        self.meta["to"] = self.first + count - 1 if count else None
+
+    def envelope(self):
+        """The reply's top-level object, "data" a placeholder; the counts
+        clients must not depend on are null or left out as the knob says."""
+        links, meta = dict(self.links), dict(self.meta)
+        if self.meta_style != "full":
+            for obj, name in ((meta, "total"), (meta, "last_page"), (links, "last")):
+                if self.meta_style == "null":
+                    obj[name] = None
+                else:
+                    del obj[name]
+        out = {"data": _HOLE, "links": links}
+        if self.meta_style != "none":
+            out["meta"] = meta
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -592,6 +704,7 @@ class Exchange:
         self.request_id = new_request_id()
         self.conn, self.authorized, self.version = None, False, "v1"
         self.faults, self.delivery = [], Delivery()
+        self.counted, self.resource, self.notes = False, None, []
         page = dict(self.params).get("page", "1")
         self.page = int(page) if page.isdigit() else None
 
@@ -602,9 +715,185 @@ class Connection:
     def __init__(self, spec):
         self.spec, self.name, self.token = spec, spec["name"], spec["token"]
         self.style = JsonStyle(**spec["json_style"])
-        self.resources = {name: Resource(name, records, self.style)
-                          for name, records in spec["data"].items()}
         self.latency_ms = spec["latency_ms"]
+        self.behaviour = dict(BEHAVIOUR_DEFAULTS)
+        self.mutate_armed = False
+        self.inflight = 0           # requests being answered (max_concurrent)
+        self.pristine = None        # spec["data"] before the first mutation
+        self.load()
+
+    def load(self):
+        """(Re)build the resources from spec["data"]."""
+        self.resources = {name: Resource(name, records, self.style)
+                          for name, records in self.spec["data"].items()}
+
+    def customised(self):
+        """Whether a behaviour knob differs from its default."""
+        return self.behaviour != BEHAVIOUR_DEFAULTS
+
+
+# ---------------------------------------------------------------------------
+# Data changes (/_sim/mutate and the mutate_after_page knob)
+# ---------------------------------------------------------------------------
+
+ORDERS, LINES = "purchase-orders", "purchase-orders.line-items"
+_new_keys = itertools.count(990000000000)
+
+
+class Mutation:
+    """One change to a connection's purchase orders, made copy-on-write: the
+    records and lists served so far are never changed in place, the first
+    change keeps the original data for /_sim/reset."""
+
+    def __init__(self, conn, params):
+        self.conn, self.params = conn, params
+        if conn.pristine is None:
+            conn.pristine = conn.spec["data"]
+        self.data = dict(conn.spec["data"])
+        self.orders = list(self.data[ORDERS])
+        self.at = params.get("at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def apply(self, op):
+        """Run op, install the new data; returns what changed (JSON-able)."""
+        handler = MUTATE_OPS.get(op)
+        if handler is None:
+            raise AdminError(f"op must be one of {', '.join(sorted(MUTATE_OPS))}")
+        done = handler(self)
+        self.data[ORDERS] = self.orders
+        self.data[LINES] = [line for order in self.orders
+                            for line in order.get("lineItems") or ()]
+        self.conn.spec["data"] = self.data
+        self.conn.load()
+        return dict(op=op, **done)
+
+    def position(self, name):
+        """Index of the order named by parameter name (default: the first)."""
+        key = self.params.get(name)
+        if not key:
+            if not self.orders:
+                raise AdminError("the connection has no purchase orders")
+            return 0
+        for i, order in enumerate(self.orders):
+            if order.get("key") == key:
+                return i
+        raise AdminError(f"no purchase order with key {key!r}")
+
+    def order(self):
+        """A private copy of the order named by key=, put in place."""
+        i = self.position("key")
+        self.orders[i] = copy.deepcopy(self.orders[i])
+        return self.orders[i]
+
+    def line_index(self, order, name="line"):
+        """Index of the line named by parameter name (default: the first)."""
+        lines = order.get("lineItems") or []
+        key = self.params.get(name)
+        for i, line in enumerate(lines):
+            if not key or line.get("key") == key:
+                return i
+        raise AdminError(f"order {order.get('key')!r} has no line {key or ''!r}")
+
+    def new_key(self, prefix):
+        """A key no record of the connection has."""
+        taken = {o.get("key") for o in self.orders} | {
+            l.get("key") for o in self.orders for l in o.get("lineItems") or ()}
+        while True:
+            key = f"{prefix}{next(_new_keys):012d}"
+            if key not in taken:
+                return key
+
+    def set_fields(self, record):
+        """f.FIELD=VALUE, null=F,.. and drop=F,.. applied to record."""
+        for name, value in self.params.items():
+            if name.startswith("f.") and len(name) > 2:
+                record[name[2:]] = value
+        for field in filter(None, self.params.get("null", "").split(",")):
+            record[field] = None
+        for field in filter(None, self.params.get("drop", "").split(",")):
+            record.pop(field, None)
+
+    def touch(self, *records):
+        for record in records:
+            record["updatedAt"] = self.at
+
+
+def _mutate_insert(m):
+    like = copy.deepcopy(m.orders[m.position("like")])
+    before = m.position("before") if m.params.get("before") else m.position("like")
+    like["key"] = m.params.get("key") or m.new_key("06")
+    if any(o.get("key") == like["key"] for o in m.orders):
+        raise AdminError(f"key {like['key']!r} exists")
+    for line in like.get("lineItems") or ():
+        line["key"] = m.new_key("04")
+        line["createdAt"] = m.at
+        m.touch(line)
+    like["createdAt"] = m.at
+    m.set_fields(like)
+    m.touch(like)
+    m.orders.insert(before, like)
+    return {"key": like["key"]}
+
+
+def _mutate_update(m):
+    order = m.order()
+    m.set_fields(order)
+    m.touch(order)
+    return {"key": order["key"]}
+
+
+def _mutate_soft_delete(m):
+    order = m.order()
+    order["deletedAt"] = m.at
+    m.touch(order)
+    return {"key": order["key"]}
+
+
+def _mutate_delete(m):
+    return {"key": m.orders.pop(m.position("key")).get("key")}
+
+
+def _mutate_line_insert(m):
+    order = m.order()
+    lines = order.setdefault("lineItems", [])
+    line = copy.deepcopy(lines[m.line_index(order, "like")]) if lines else {}
+    line["key"] = m.params.get("line") or m.new_key("04")
+    numbers = [int(l["lineNo"]) for l in lines if str(l.get("lineNo") or "").isdigit()]
+    line["lineNo"] = str(max(numbers, default=0) + 10)
+    line["createdAt"] = m.at
+    m.set_fields(line)
+    lines.append(line)
+    m.touch(line, order)
+    return {"key": order["key"], "line": line["key"]}
+
+
+def _mutate_line_update(m):
+    order = m.order()
+    line = order["lineItems"][m.line_index(order)]
+    m.set_fields(line)
+    m.touch(line, order)
+    return {"key": order["key"], "line": line["key"]}
+
+
+def _mutate_line_soft_delete(m):
+    order = m.order()
+    line = order["lineItems"][m.line_index(order)]
+    line["deletedAt"] = m.at
+    m.touch(line, order)
+    return {"key": order["key"], "line": line["key"]}
+
+
+def _mutate_line_delete(m):
+    order = m.order()
+    line = order["lineItems"].pop(m.line_index(order))
+    m.touch(order)
+    return {"key": order["key"], "line": line["key"]}
+
+
+MUTATE_OPS = {"insert": _mutate_insert, "update": _mutate_update,
+              "soft_delete": _mutate_soft_delete, "delete": _mutate_delete,
+              "line_insert": _mutate_line_insert, "line_update": _mutate_line_update,
+              "line_soft_delete": _mutate_line_soft_delete,
+              "line_delete": _mutate_line_delete}
 
 
 # ---------------------------------------------------------------------------
@@ -624,6 +913,7 @@ class Simulator:
         self.by_token = {c.token: c for c in self.conns.values()}
         self.verbose = verbose
         self.lock = threading.Lock()
+        self.mutate_lock = threading.Lock()     # one data change at a time
         self.faults, self.log, self.seq = [], [], 0
         self.cache, self.cache_bytes, self.truth = {}, 0, {}
 
@@ -661,6 +951,7 @@ class Simulator:
             raise ApiError(ex.conn.spec["auth_error"],
                            headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')])
         ex.authorized = True
+        self._admit(ex)
         if ex.conn.spec["offline"]:
             raise ApiError("SYSTEM_UNAVAILABLE")
         if method != "GET":
@@ -672,7 +963,8 @@ class Simulator:
             if fault.kind.stage == "deliver":
                 fault.kind.effect(fault.params, ex)
         cache_key = (ex.conn.name, ex.path, ex.query, ex.origin)
-        if not ex.faults:
+        cacheable = not ex.faults and not ex.conn.customised()
+        if cacheable:
             cached = self.cache.get(cache_key)
             if cached is not None:
                 return cached
@@ -681,9 +973,67 @@ class Simulator:
             if fault.kind.stage == "page":
                 fault.kind.effect(fault.params, ex, body)
         reply = Reply(200, body.render(), records=len(body.chunks))
-        if not ex.faults:
+        if cacheable:
             self._remember(cache_key, reply)
+        self._auto_mutate(ex, body)
         return reply
+
+    def mutate(self, conn, op, params):
+        """Change a connection's purchase orders (see Mutation); cached
+        replies and ground truth of the connection are dropped."""
+        with self.mutate_lock:
+            done = Mutation(conn, params).apply(op)
+            self._forget(conn)
+        return done
+
+    def _forget(self, conn):
+        """Drop cached replies and ground truth (the data changed)."""
+        with self.lock:
+            self.cache.clear()
+            self.cache_bytes = 0
+            for key in [k for k in self.truth if k[0] == conn.name]:
+                del self.truth[key]
+
+    def _auto_mutate(self, ex, body):
+        """The mutate_after_page knob: after page N of a purchase-orders
+        list, change the data around that page's first record, once."""
+        conn, knobs = ex.conn, ex.conn.behaviour
+        if (not conn.mutate_armed or ex.page != knobs["mutate_after_page"]
+                or ex.resource is None or ex.resource.name != ORDERS or not body.records):
+            return
+        with self.lock:
+            if not conn.mutate_armed:
+                return
+            conn.mutate_armed = False
+        key, op = body.records[0].get("key"), knobs["mutate_op"]
+        changed = {"f.title": "changed between pages",
+                   "f.orderNo": f"{body.records[0].get('orderNo')}-CHANGED"}
+        params = {"update": dict(changed, key=key),
+                  "delete": {"key": key}, "insert": {"like": key}}[op]
+        self.mutate(conn, op, params)
+        ex.notes.append("mutate_" + op)
+
+    def _admit(self, ex):
+        """Count the request in flight on its connection, or answer 429
+        when max_concurrent are already (CONTRACT §3); release() uncounts."""
+        limit = ex.conn.behaviour["max_concurrent"]
+        with self.lock:
+            if limit and ex.conn.inflight >= limit:
+                busy = True
+            else:
+                ex.conn.inflight += 1
+                ex.counted, busy = True, False
+        if busy:
+            raise ApiError("RATE_LIMIT_EXCEEDED",
+                           f"This connection serves at most {limit} requests at once.",
+                           headers=[("Retry-After", "1")])
+
+    def release(self, ex):
+        """The request's reply is sent: it no longer counts as in flight."""
+        if ex.counted:
+            with self.lock:
+                ex.conn.inflight -= 1
+            ex.counted = False
 
     def _fire_faults(self, ex):
         """Consume the matching fault rules, in the order added; a replacing
@@ -717,11 +1067,22 @@ class Simulator:
         raise ApiError("NOT_FOUND", f"No such path: {path}")
 
     def _list(self, ex, resource):
+        """One page of a list: per_page capped by max_per_page, and with
+        empty_pages, N empty pages before each page of records."""
         query = ListQuery(ex.params, resource.fields)
+        knobs = ex.conn.behaviour
         idx = resource.select(query)
-        start = (query.page - 1) * query.per_page
-        chosen = idx[start:start + query.per_page]
-        paging = Paging(ex, len(idx), query.page, query.per_page, len(chosen))
+        per_page = min(query.per_page, knobs["max_per_page"])
+        every = knobs["empty_pages"] + 1
+        last = max(1, -(-len(idx) // per_page)) * every
+        real, slot = divmod(query.page - 1, every)
+        chosen = []
+        if slot == every - 1 and query.page <= last:
+            chosen = idx[real * per_page:(real + 1) * per_page]
+        reported = per_page if knobs["meta_per_page"] == "capped" else query.per_page
+        paging = Paging(ex, query.page, last, reported, len(idx), real * per_page + 1,
+                        len(chosen), knobs["meta"])
+        ex.resource = resource
         return Body(resource.style, [resource.records[i] for i in chosen],
                     [resource.encoded(i) for i in chosen], paging)
 
@@ -747,7 +1108,7 @@ class Simulator:
                  "accept_encoding": ex.headers.get("Accept-Encoding") or "",
                  "user_agent": ex.headers.get("User-Agent") or "",
                  "authorized": "true" if ex.authorized else "false",
-                 "fault": "+".join(f.kind.name for f in ex.faults)}
+                 "fault": "+".join([f.kind.name for f in ex.faults] + ex.notes)}
         with self.lock:
             self.seq += 1
             entry["seq"] = self.seq
@@ -788,7 +1149,52 @@ class Simulator:
             self.log.clear()
             for conn in self.conns.values():
                 conn.latency_ms = conn.spec["latency_ms"]
+                conn.behaviour = dict(BEHAVIOUR_DEFAULTS)
+                conn.mutate_armed = False
+        with self.mutate_lock:
+            for conn in self.conns.values():
+                if conn.pristine is not None:
+                    conn.spec["data"], conn.pristine = conn.pristine, None
+                    conn.load()
+                    self._forget(conn)
         return text_reply("ok\n")
+
+    def _admin_behave(self, params):
+        conns = self._admin_conns(params)
+        knobs = {}
+        for name, value in params.items():
+            if name == "conn":
+                continue
+            parse = BEHAVIOUR_PARSERS.get(name)
+            if parse is None:
+                raise AdminError(f"unknown knob {name!r}; knobs: "
+                                 f"{', '.join(sorted(BEHAVIOUR_PARSERS))}")
+            try:
+                knobs[name] = parse(value)
+            except ValueError as err:
+                raise AdminError(f"{name} must be {err}") from None
+        if not knobs:
+            raise AdminError("no knob given; see /_sim/help")
+        with self.lock:
+            for conn in conns:
+                conn.behaviour.update(knobs)
+                if "mutate_after_page" in knobs:
+                    conn.mutate_armed = knobs["mutate_after_page"] > 0
+        return text_reply("ok\n")
+
+    def _admin_mutate(self, params):
+        conn = self._admin_conns(params, required=True)[0]
+        done = self.mutate(conn, params.get("op", ""), params)
+        return text_reply(json.dumps(done) + "\n", ctype="application/json")
+
+    def _admin_conns(self, params, required=False):
+        """The connections an admin request names with conn= (none: all)."""
+        name = params.get("conn")
+        if not name and not required:
+            return list(self.conns.values())
+        if name not in self.conns:
+            raise AdminError("conn must name a connection")
+        return [self.conns[name]]
 
     def _admin_fault(self, params):
         fault = Fault.from_query(params, self.conns)
@@ -828,7 +1234,7 @@ class Simulator:
         stats = {name: {"orders": len(c.spec["data"]["purchase-orders"]),
                         "lines": len(c.spec["data"]["purchase-orders.line-items"]),
                         "vendors": len(c.spec["data"]["vendors"]),
-                        "latency_ms": c.latency_ms}
+                        "latency_ms": c.latency_ms, "inflight": c.inflight}
                  for name, c in self.conns.items()}
         return text_reply(json.dumps(stats, indent=1) + "\n", ctype="application/json")
 
@@ -897,6 +1303,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send(reply, [("X-Request-Id", new_request_id())], accepts_gzip=False)
             return
         ex = Exchange(self, url.path, url.query)
+        try:
+            self.answer(sim, ex, method, started)
+        finally:
+            sim.release(ex)
+
+    def answer(self, sim, ex, method, started):
+        """Answer an API request: the reply after the latency, per its delivery."""
         reply = sim.answer(ex, method)
         latency = ex.conn.latency_ms if ex.conn else 0
         if latency or ex.delivery.delay_ms:

@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
 import simdata  # noqa: E402
+import simulator  # noqa: E402
 
 TOKENS = {"plant_a": "tok_plant_a", "plant_b": "tok_plant_b", "plant_c": "tok_plant_c"}
 POS = "/api/erp/purchase-orders"
@@ -479,6 +481,164 @@ class SimulatorTest(unittest.TestCase):
         start = time.monotonic()
         self.get("/api/erp/uom", "tok_plant_c")
         self.assertLess(time.monotonic() - start, 0.15)
+
+    # -- behaviour knobs and data changes --------------------------------------
+
+    def behave(self, params):
+        self.assertEqual(self.admin("behave?" + params), "ok\n")
+
+    def test_knob_max_per_page(self):
+        self.behave("max_per_page=40&conn=plant_a")
+        got, pages = self.all_pages(POS + "?per_page=100")
+        self.assertEqual([r["key"] for r in got], [r["key"] for r in self.records()])
+        self.assertEqual([len(p["data"]) for p in pages], [40] * 15)
+        self.assertEqual({(p["meta"]["per_page"], p["meta"]["last_page"]) for p in pages},
+                         {(40, 15)})
+        self.assertEqual(pages[1]["meta"]["from"], 41)
+        self.behave("meta_per_page=asked&conn=plant_a")
+        self.assertEqual(self.get(POS + "?per_page=100")[0]["meta"]["per_page"], 100)
+        self.assertEqual(len(self.get(POS + "?per_page=100", "tok_plant_b")[0]["data"]), 100)
+        self.admin("reset")
+        self.assertEqual(len(self.get(POS + "?per_page=100")[0]["data"]), 100)
+
+    def test_knob_empty_pages(self):
+        self.behave("empty_pages=2")
+        got, pages = self.all_pages(POS + "?per_page=100")
+        self.assertEqual([r["key"] for r in got], [r["key"] for r in self.records()])
+        self.assertEqual([len(p["data"]) for p in pages], [0, 0, 100] * 6)
+        self.assertTrue(all(p["links"]["next"] for p in pages[:-1]))
+        self.assertEqual((pages[0]["meta"]["last_page"], pages[2]["meta"]["from"],
+                          pages[0]["meta"]["from"]), (18, 1, None))
+        self.assertEqual(self.get(POS + "?page=19")[0]["data"], [])
+
+    def test_knob_meta(self):
+        for style in ("null", "absent", "none"):
+            self.behave("meta=" + style + "&conn=plant_a")
+            got, pages = self.all_pages(POS + "?per_page=250")
+            self.assertEqual(len(got), 600)
+            for page in pages:
+                if style == "none":
+                    self.assertNotIn("meta", page)
+                elif style == "null":
+                    self.assertEqual((page["meta"]["total"], page["meta"]["last_page"],
+                                      page["links"]["last"]), (None, None, None))
+                else:
+                    self.assertFalse({"total", "last_page"} & set(page["meta"]))
+                if style != "null":
+                    self.assertNotIn("last", page["links"])
+            self.assertEqual(self.get(POS, "tok_plant_b")[0]["meta"]["total"], 250)
+
+    def test_behave_admin_errors(self):
+        for bad in ("behave?nope=1", "behave?max_per_page=0", "behave?max_per_page=501",
+                    "behave?meta=maybe", "behave?mutate_op=drop", "behave?conn=nope&meta=null",
+                    "behave?conn=plant_a", "mutate?conn=plant_a&op=nope",
+                    "mutate?conn=plant_a&op=update&key=nope", "mutate?op=insert"):
+            status, _, body = self.request("/_sim/" + bad, token=None)
+            self.assertEqual(status, 400, bad)
+            self.assertTrue(body.startswith(b"error: "), bad)
+        for knob in simulator.BEHAVIOUR_DEFAULTS:
+            self.assertIn(knob + "=", self.admin("help"))
+
+    def truth_keys(self, table="purchase_orders", column=0):
+        body = self.request(f"/_sim/data/plant_a/{table}.csv", token=None)[2].decode()
+        return [r[column] for r in list(csv.reader(io.StringIO(body)))[1:]]
+
+    def mutate(self, params):
+        status, _, body = self.request("/_sim/mutate?conn=plant_a&" + params, token=None)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def test_mutate_orders_and_reset(self):
+        orders = self.records()
+        keys = [r["key"] for r in orders]
+        self.assertEqual(self.truth_keys(), keys)           # cached before the change
+        done = self.mutate(f"op=insert&like={keys[5]}&before={keys[2]}&at=2030-01-01T10:00:00Z")
+        new = done["key"]
+        self.assertNotIn(new, keys)
+        got = self.all_pages(POS + "?per_page=500")[0]
+        self.assertEqual([r["key"] for r in got], keys[:2] + [new] + keys[2:])
+        self.assertEqual(self.truth_keys(), keys[:2] + [new] + keys[2:])
+        copy_ = self.get(f"{POS}/{new}")[0]["data"]
+        self.assertEqual((copy_["title"], copy_["updatedAt"], len(copy_["lineItems"])),
+                         (orders[5].get("title"), "2030-01-01T10:00:00Z",
+                          len(orders[5]["lineItems"])))
+        self.assertFalse({l["key"] for l in copy_["lineItems"]} &
+                         {l["key"] for l in orders[5]["lineItems"]})
+        self.mutate(f"op=update&key={keys[0]}&f.title=Renamed&null=notes&at=2030-01-02T00:00:00Z")
+        first = self.get(f"{POS}/{keys[0]}")[0]["data"]
+        self.assertEqual((first["title"], first["notes"], first["updatedAt"]),
+                         ("Renamed", None, "2030-01-02T00:00:00Z"))
+        self.mutate(f"op=soft_delete&key={keys[1]}&at=2030-01-03T00:00:00Z")
+        second = self.get(f"{POS}/{keys[1]}")[0]["data"]
+        self.assertEqual((second["deletedAt"], second["updatedAt"]),
+                         ("2030-01-03T00:00:00Z", "2030-01-03T00:00:00Z"))
+        self.mutate(f"op=delete&key={keys[3]}")
+        self.assert_error(f"{POS}/{keys[3]}", 404, "NOT_FOUND")
+        self.assertNotIn(keys[3], self.truth_keys())
+        self.assertEqual(self.get(POS + "?filter[updatedAt:gteq]=2030-01-01T00:00:00Z")[0]
+                         ["meta"]["total"], 3)
+        self.assertEqual(orders[0]["key"], keys[0])         # nothing changed in place
+        self.admin("reset")
+        self.assertEqual(self.truth_keys(), keys)
+        self.assertEqual(self.get(f"{POS}/{keys[0]}")[0]["data"]["title"], orders[0].get("title"))
+        self.assertEqual([r["key"] for r in self.all_pages(POS + "?per_page=500")[0]], keys)
+
+    def test_mutate_lines(self):
+        order = self.records()[7]
+        lines = [l["key"] for l in order["lineItems"]]
+        at = "&at=2030-01-04T00:00:00Z"
+        new = self.mutate(f"op=line_insert&key={order['key']}{at}")["line"]
+        self.mutate(f"op=line_update&key={order['key']}&line={lines[0]}&f.name=Bolt{at}")
+        self.mutate(f"op=line_soft_delete&key={order['key']}&line={new}{at}")
+        got = self.get(f"{POS}/{order['key']}")[0]["data"]
+        self.assertEqual([l["key"] for l in got["lineItems"]], lines + [new])
+        self.assertEqual((got["updatedAt"], got["lineItems"][0]["name"],
+                          got["lineItems"][0]["updatedAt"], got["lineItems"][-1]["deletedAt"]),
+                         ("2030-01-04T00:00:00Z", "Bolt", "2030-01-04T00:00:00Z",
+                          "2030-01-04T00:00:00Z"))
+        self.mutate(f"op=line_delete&key={order['key']}&line={lines[0]}")
+        all_lines = [r["key"] for r in self.all_pages(
+            "/api/erp/purchase-orders.line-items?per_page=500")[0]]
+        self.assertNotIn(lines[0], all_lines)
+        self.assertIn(new, all_lines)
+        self.assertIn(new, self.truth_keys("purchase_order_lines", 2))
+        self.assertNotIn(lines[0], self.truth_keys("purchase_order_lines", 2))
+
+    def test_knob_mutate_after_page(self):
+        keys = [r["key"] for r in self.records()]
+        expected = {"insert": keys[:100] + keys[99:], "delete": keys[:100] + keys[101:],
+                    "update": keys}
+        for op, want in expected.items():
+            self.admin("reset")
+            self.behave(f"mutate_after_page=1&mutate_op={op}&conn=plant_a")
+            got = self.all_pages(POS + "?per_page=100")[0]
+            self.assertEqual([r["key"] for r in got], want, op)
+            self.assertEqual(self.truth_keys() == keys, op == "update")
+            again = [r["key"] for r in self.all_pages(POS + "?per_page=100")[0]]
+            self.assertEqual(len(again), len(set(again)))    # once only
+            self.assertIn("mutate_" + op, [r["fault"] for r in self.log()[1]])
+        self.assertEqual(self.get(f"{POS}/{keys[0]}")[0]["data"]["title"],
+                         "changed between pages")
+
+    def test_knob_max_concurrent(self):
+        self.admin("latency?conn=plant_a&ms=3000")
+        self.behave("max_concurrent=3&conn=plant_a")
+        threads = [threading.Thread(target=self.request, args=("/api/erp/uom",))
+                   for _ in range(3)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 4
+        while json.loads(self.admin("stats"))["plant_a"]["inflight"] < 3:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        hdrs = self.assert_error("/api/erp/uom", 429, "RATE_LIMIT_EXCEEDED")
+        self.assertEqual(hdrs["Retry-After"], "1")
+        self.assertEqual(self.request("/api/erp/uom", "tok_plant_b")[0], 200)
+        for t in threads:
+            t.join()
+        self.assertEqual(json.loads(self.admin("stats"))["plant_a"]["inflight"], 0)
+        self.assertEqual(self.request("/api/erp/uom")[0], 200)
+        self.assertEqual(simulator.BEHAVIOUR_DEFAULTS["max_concurrent"], 8)
 
     # -- request log, ground truth, stats -------------------------------------------
 
