@@ -797,11 +797,17 @@ async_wait_fd(MakiniScanState *st)
 	struct itimerspec its = {{0, 0}, {0, 0}};
 
 	close_wait_fds(st);
+	/*
+	 * Registered on the query's context, not scan_cxt: a rescan resets
+	 * scan_cxt, which would consume the callback, and an error after that
+	 * would leak the descriptors.  The query's context is only deleted.
+	 */
 	if (st->wait_cb.func == NULL)
 	{
 		st->wait_cb.func = close_wait_fds;
 		st->wait_cb.arg = st;
-		MemoryContextRegisterResetCallback(st->scan_cxt, &st->wait_cb);
+		MemoryContextRegisterResetCallback(MemoryContextGetParent(st->scan_cxt),
+										   &st->wait_cb);
 	}
 	st->wait_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (st->wait_fd < 0)
