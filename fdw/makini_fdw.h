@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "commands/explain.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -164,7 +165,8 @@ extern void makini_report_bad_value(const MakiniReplyContext *ctx,
  */
 typedef enum MakiniConvKind
 {
-	MAKINI_CONV_TEXT,			/* text, varchar, bpchar, name */
+	MAKINI_CONV_TEXT,			/* text */
+	MAKINI_CONV_STRING,			/* other string types: "" stays "" */
 	MAKINI_CONV_NUMERIC,
 	MAKINI_CONV_TIMESTAMPTZ,
 	MAKINI_CONV_TIMESTAMP,
@@ -230,6 +232,8 @@ typedef struct MakiniValue
 extern MakiniColumnMap *makini_build_column_map(Relation rel,
 												const MakiniTableOptions *topts,
 												Bitmapset *attrs_used);
+extern bool makini_parse_iso_instant(const char *s, int len,
+									 TimestampTz *result);
 extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 							   const char *parent_key, const char *record_key,
 							   Datum *values, bool *nulls,
