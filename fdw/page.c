@@ -141,6 +141,12 @@ typedef struct PageParseState
 		makini_bad_reply((st)->ctx, __VA_ARGS__); \
 	} while (0)
 
+/* PG_INT64_MAX as text, for messages */
+#define INT64_FORMAT_MAX_TEXT "9223372036854775807"
+
+/* records parsed between two CHECK_FOR_INTERRUPTS() */
+#define MAKINI_CFI_EVERY	1024
+
 /* Is the name of length len the literal lit? */
 #define NAME_IS(name, len, lit) \
 	((len) == sizeof(lit) - 1 && memcmp((name), (lit), sizeof(lit) - 1) == 0)
@@ -669,13 +675,40 @@ on_element_start(PageParseState *st)
 		st->pending_skip = true;
 }
 
-/* Records a scalar of the links or meta object. */
+/*
+ * Reads a JSON number of len bytes at token as an integer in [0, max];
+ * false for a fraction, an exponent, a sign or a value out of range.
+ */
+static bool
+meta_integer(const char *token, int len, int64 max, int64 *result)
+{
+	int64		n = 0;
+
+	if (len == 0)
+		return false;
+	for (int i = 0; i < len; i++)
+	{
+		if (token[i] < '0' || token[i] > '9' ||
+			n > (max - (token[i] - '0')) / 10)
+			return false;
+		n = n * 10 + (token[i] - '0');
+	}
+	*result = n;
+	return true;
+}
+
+/*
+ * Records a scalar of the links or meta object.  The paging numbers steer
+ * the scan (last_page ends it): one that is not a whole number in range is
+ * a bad reply, never cut down to an int.
+ */
 static void
 paging_scalar(PageParseState *st, Frame *f, char *token, int len,
 			  JsonTokenType type)
 {
 	const char *name = f->cur_name;
 	int			namelen = f->cur_namelen;
+	int64		n;
 
 	if (name == NULL)
 		return;
@@ -684,15 +717,22 @@ paging_scalar(PageParseState *st, Frame *f, char *token, int len,
 		st->page->has_next = (type == JSON_TOKEN_STRING);
 		st->page->next_link = st->page->has_next ? pnstrdup(token, len) : NULL;
 	}
-	else if (f->kind == FRAME_META && type == JSON_TOKEN_NUMBER)
+	else if (f->kind == FRAME_META && type == JSON_TOKEN_NUMBER &&
+			 (NAME_IS(name, namelen, "total") ||
+			  NAME_IS(name, namelen, "current_page") ||
+			  NAME_IS(name, namelen, "last_page")))
 	{
-		int64		n = strtoi64(pnstrdup(token, len), NULL, 10);
+		bool		total = NAME_IS(name, namelen, "total");
 
-		if (NAME_IS(name, namelen, "total"))
+		if (!meta_integer(token, len, total ? PG_INT64_MAX : PG_INT32_MAX, &n))
+			SHAPE_ERROR(st, "meta.%.*s is %.*s, not a whole number between 0 and %s.",
+						namelen, name, Min(len, 40), token,
+						total ? INT64_FORMAT_MAX_TEXT : "2147483647");
+		if (total)
 			st->page->total = n;
 		else if (NAME_IS(name, namelen, "current_page"))
 			st->page->current_page = (int) n;
-		else if (NAME_IS(name, namelen, "last_page"))
+		else
 			st->page->last_page = (int) n;
 	}
 }
