@@ -941,6 +941,16 @@ decode_body(MakiniRequest *req)
 }
 
 /*
+ * A captured header as text for messages and columns (makini_remote_text),
+ * or NULL if it was absent.
+ */
+static char *
+header_text(const char *value)
+{
+	return value[0] ? makini_remote_text(value, strlen(value)) : NULL;
+}
+
+/*
  * Turn the attempt that just finished into a MakiniResponse in the
  * request's context.  A transfer failure has status 0 even if a status
  * line arrived (a partial reply is no reply).  The body buffer is shared
@@ -984,11 +994,12 @@ request_make_response(MakiniRequest *req)
 	}
 	resp->body = req->body;
 	resp->len = req->body_len;
-	resp->request_id = hdr->request_id[0] ? pstrdup(hdr->request_id) : NULL;
+	/* what may reach messages and columns: checked as UTF-8, converted */
+	resp->request_id = header_text(hdr->request_id);
 	resp->retry_after = hdr->retry_after[0] ? pstrdup(hdr->retry_after) : NULL;
-	resp->content_type = hdr->content_type[0] ? pstrdup(hdr->content_type) : NULL;
-	resp->api_version = hdr->api_version[0] ? pstrdup(hdr->api_version) : NULL;
-	resp->sunset = hdr->sunset[0] ? pstrdup(hdr->sunset) : NULL;
+	resp->content_type = header_text(hdr->content_type);
+	resp->api_version = header_text(hdr->api_version);
+	resp->sunset = header_text(hdr->sunset);
 	resp->deprecated = hdr->deprecation[0] != '\0' &&
 		pg_strcasecmp(hdr->deprecation, "false") != 0;
 	resp->attempts = req->attempts;

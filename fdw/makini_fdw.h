@@ -145,6 +145,7 @@ extern bool makini_report_failure(const MakiniResponse *resp,
 								  const MakiniReplyContext *ctx,
 								  bool skip_unreachable);
 extern char *makini_describe_failure(const MakiniResponse *resp);
+extern char *makini_remote_text(const char *s, size_t len);
 extern bool makini_is_retryable(const MakiniResponse *resp);
 extern bool makini_is_unreachable(const MakiniResponse *resp);
 extern void makini_check_deprecation(const MakiniResponse *resp,

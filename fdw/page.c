@@ -1613,6 +1613,7 @@ makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
 typedef struct ExtractState
 {
 	JsonLexContext *lex;
+	char	   *name_from;		/* the next field name is after this */
 	int			npaths;
 	const char *const *paths;
 	char	  **values;
@@ -1634,17 +1635,94 @@ extract_match(ExtractState *es)
 	return -1;
 }
 
-/* Extract callback: a field starts; extend the current path. */
+/*
+ * A JSON string token (quotes included, checked by the lexer) de-escaped
+ * into UTF-8, whatever the database's encoding: PostgreSQL's lexer would
+ * write \u escapes in the database's encoding, and raise for a character
+ * it lacks.  An escape that is no character (a lone surrogate, \u0000)
+ * becomes U+FFFD.
+ */
+static char *
+json_string_utf8(const char *tok, int len)
+{
+	StringInfoData buf;
+	const char *s = tok + 1;
+	const char *end = tok + len - 1;
+	pg_wchar	hi = 0;
+
+	initStringInfo(&buf);
+	while (s < end)
+	{
+		pg_wchar	ch;
+		unsigned char u[4];
+
+		if (*s != '\\')
+		{
+			appendStringInfoChar(&buf, *s++);
+			continue;
+		}
+		if (s[1] != 'u')
+		{
+			const char *from = "bfnrt";
+			const char *to = "\b\f\n\r\t";
+			const char *k = strchr(from, s[1]);
+
+			appendStringInfoChar(&buf, k ? to[k - from] : s[1]);
+			s += 2;
+			continue;
+		}
+		ch = 0;
+		for (int i = 2; i < 6; i++)
+			ch = ch * 16 + (isdigit((unsigned char) s[i]) ? s[i] - '0' :
+							(s[i] | 0x20) - 'a' + 10);
+		s += 6;
+		if (ch >= 0xD800 && ch <= 0xDBFF && hi == 0 &&
+			s + 6 <= end && s[0] == '\\' && s[1] == 'u')
+		{
+			hi = ch;			/* a pair's first half: the second follows */
+			continue;
+		}
+		if (hi != 0 && ch >= 0xDC00 && ch <= 0xDFFF)
+			ch = 0x10000 + ((hi - 0xD800) << 10) + (ch - 0xDC00);
+		else if (hi != 0 || ch == 0 || (ch >= 0xD800 && ch <= 0xDFFF))
+			ch = 0xFFFD;
+		hi = 0;
+		unicode_to_utf8(ch, u);
+		appendBinaryStringInfo(&buf, (char *) u, pg_utf_mblen(u));
+	}
+	return buf.data;
+}
+
+/* Extract callback: an object starts; its first field name follows. */
+static void
+ex_object_start(void *state)
+{
+	ExtractState *es = (ExtractState *) state;
+
+	es->name_from = es->lex->token_start + 1;
+}
+
+/*
+ * Extract callback: a field starts; extend the current path.  The lexer
+ * does not de-escape (see json_string_utf8): the name is found in the text,
+ * between the end of the '{' or ',' before it and the ':' after it.
+ */
 static void
 ex_field_start(void *state, char *fname, bool isnull)
 {
 	ExtractState *es = (ExtractState *) state;
 	int			level = es->lex->lex_level;
+	char	   *open = es->name_from;
+	char	   *close = es->lex->prev_token_terminator - 2;
 
+	while (*open != '"')
+		open++;
+	while (*close != '"')
+		close--;
 	es->saved_len[level] = es->path.len;
 	if (es->path.len > 0)
 		appendStringInfoChar(&es->path, '.');
-	appendStringInfoString(&es->path, fname);
+	appendStringInfoString(&es->path, json_string_utf8(open, close - open + 1));
 	es->value_start[level] = es->lex->token_start;
 }
 
@@ -1665,6 +1743,7 @@ ex_field_end(void *state, char *fname, bool isnull)
 	}
 	es->path.len = es->saved_len[level];
 	es->path.data[es->path.len] = '\0';
+	es->name_from = es->lex->prev_token_terminator;
 }
 
 /* Extract callback: a scalar at a wanted path. */
@@ -1674,7 +1753,16 @@ ex_scalar(void *state, char *token, JsonTokenType type)
 	ExtractState *es = (ExtractState *) state;
 	int			i = extract_match(es);
 
-	if (i >= 0 && type != JSON_TOKEN_NULL)
+	if (i < 0 || type == JSON_TOKEN_NULL)
+		return;
+	if (type == JSON_TOKEN_STRING)
+	{
+		char	   *start = es->value_start[es->lex->lex_level];
+
+		es->values[i] = json_string_utf8(start,
+										 es->lex->prev_token_terminator - start);
+	}
+	else
 		es->values[i] = token;
 }
 
@@ -1716,13 +1804,14 @@ makini_json_extract(const char *body, size_t len, int npaths,
 	es.values = values;
 	initStringInfo(&es.path);
 	es.lex = makeJsonLexContextCstringLen(pnstrdup(body, len), (int) len,
-										  PG_UTF8, true);
+										  PG_UTF8, false);
 	/* nesting takes at least two bytes a level */
 	es.saved_len = palloc(sizeof(int) * (len / 2 + 2));
 	es.value_start = palloc(sizeof(char *) * (len / 2 + 2));
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &es;
+	sem.object_start = ex_object_start;
 	sem.object_field_start = ex_field_start;
 	sem.object_field_end = ex_field_end;
 	sem.scalar = ex_scalar;

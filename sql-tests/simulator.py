@@ -394,7 +394,7 @@ def fault_kind(stage, **defaults):
     return register
 
 
-@fault_kind("replace", status=None, code="", retry_after=-1, retry_after_date=0)
+@fault_kind("replace", status=None, code="", message="", retry_after=-1, retry_after_date=0)
 def _status(p, ex):
     status = p["status"] or ERRORS.get(p["code"], (503,))[0]
     code = p["code"] or DEFAULT_CODES.get(status) or (
@@ -408,7 +408,8 @@ def _status(p, ex):
         reset = int(time.time()) + max(p["retry_after"], 2)
         headers += [("X-RateLimit-Limit", "60"), ("X-RateLimit-Remaining", "0"),
                     ("X-RateLimit-Reset", str(reset))]
-    return error_reply(ApiError(code, status=status, headers=headers), ex.request_id)
+    return error_reply(ApiError(code, p["message"] or None, status=status, headers=headers),
+                       ex.request_id)
 
 
 @fault_kind("replace", status=502)
@@ -423,6 +424,16 @@ def _html(p, ex):
 @fault_kind("replace", status=500)
 def _empty(p, ex):
     return Reply(p["status"], b"")
+
+
+@fault_kind("deliver", header="request_id")
+def _bad_header(p, ex):
+    """Bytes that are not UTF-8 (ff fe) at the end of the X-Request-Id or
+    (header=api_version) the X-Api-Version of the reply."""
+    if p["header"] == "api_version":
+        ex.version += "\xff\xfe"               # headers go out as Latin-1
+    else:
+        ex.request_id += "\xff\xfe"
 
 
 @fault_kind("replace")

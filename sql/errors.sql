@@ -455,6 +455,16 @@ SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
 RESET datestyle;
 SELECT sim('reset');
 \x off
+--
+-- 12. Remote text reaches messages checked and converted: the API speaks
+-- UTF-8; header bytes that are not UTF-8 are written \xNN, the error
+-- body's message is kept (a body that is not UTF-8 is no JSON at all)
+--
+SELECT sim('fault?kind=bad_header&header=request_id&conn=plant_a');
+SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&message=caf%C3%A9%20%E2%9C%93%20end');
+SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
+SELECT sim('reset');
+
 SET client_min_messages = warning;
 DROP SERVER e_skip, e_more CASCADE;
 RESET client_min_messages;

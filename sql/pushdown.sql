@@ -553,5 +553,22 @@ SELECT :utf8_eq > 0 AS has_rows,
        (SELECT count(*) FROM po WHERE title = 'Ersatzteile für Presse P-01') = :utf8_eq AS pushed_eq,
        (SELECT count(*) FROM po WHERE title LIKE 'Ersatzteile für%') = :utf8_like AS pushed_like;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM po WHERE title = 'Ersatzteile für Presse P-01';
+-- remote text in messages is converted to the database's encoding: "é"
+-- exists in LATIN1, "✓" does not (written \xNN)
+CREATE SERVER plant_a_once FOREIGN DATA WRAPPER makini_fdw
+  OPTIONS (url 'http://127.0.0.1:18765', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER plant_a_once OPTIONS (token 'tok_plant_a');
+CREATE FOREIGN TABLE po_once (key text) SERVER plant_a_once OPTIONS (resource 'purchase-orders');
+COPY (SELECT) TO PROGRAM 'curl -s -S --max-time 20 "http://127.0.0.1:18765/_sim/fault?kind=status&status=503&conn=plant_a&message=caf%C3%A9%20%E2%9C%93%20end" >/dev/null';
+DO $$
+DECLARE
+  d text;
+BEGIN
+  PERFORM count(*) FROM po_once;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+  RAISE NOTICE 'reply: %', split_part(d, E'\n', 1);
+END $$;
+
 \c contrib_regression
 DROP DATABASE makini_latin1;

@@ -44,4 +44,10 @@ COPY integration_c FROM PROGRAM 'curl -s -S --max-time 20 -H "Authorization: Bea
 SELECT doc->'data'->>'sync_updated_at' ~ '\.\d{6}5Z$' AS is_tie,
        s.sync_updated_at = (doc->'data'->>'sync_updated_at')::timestamptz AS same_instant
 FROM integration_c, makini_connection_status('status_c') s;
+-- the api_version column is the X-Api-Version header checked as UTF-8:
+-- bytes that are not are written \xNN, never stored as they came
+SELECT sim('fault?kind=bad_header&header=api_version&path=/api/integrations/current');
+SELECT server, reachable, api_version, error FROM makini_connection_status('status_c');
+SELECT sim('reset');
+
 DROP SERVER status_c CASCADE;
