@@ -30,6 +30,7 @@
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 
@@ -115,6 +116,8 @@ typedef struct PageParseState
 	bool		pending_skip;
 
 	int			rows_alloc;
+	uint32		records_begun;	/* records and elements: interrupts are
+								 * checked every MAKINI_CFI_EVERY of them */
 	int			cur_row;		/* row receiving values, -1: parent values */
 	int			record_first_row;	/* expand: first row of this record */
 	MakiniValue *parent_vals;	/* expand: the record's own values */
@@ -515,6 +518,9 @@ on_field_end(PageParseState *st, bool isnull, char *value_end)
 static void
 begin_record(PageParseState *st, FrameKind kind, PathNode *node)
 {
+	/* a page of a million records takes a while: stay cancellable */
+	if ((++st->records_begun % MAKINI_CFI_EVERY) == 0)
+		CHECK_FOR_INTERRUPTS();
 	push_frame(st, kind, node);
 	if (kind == FRAME_RECORD)
 	{

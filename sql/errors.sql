@@ -465,6 +465,22 @@ SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&me
 SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
 SELECT sim('reset');
 
+--
+-- 13. A changed user mapping's request headers (the token among them) are
+-- dropped as soon as the change is seen (DEBUG1 says so), not kept until
+-- the next query; the next request sends the new token
+--
+CREATE SERVER e_map FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
+CREATE USER MAPPING FOR CURRENT_USER SERVER e_map OPTIONS (token 'tok_plant_a');
+CREATE FOREIGN TABLE e_map_cur (key text) SERVER e_map OPTIONS (resource 'currencies');
+SELECT count(*) > 0 AS some FROM e_map_cur;
+SET client_min_messages = debug1;
+ALTER USER MAPPING FOR CURRENT_USER SERVER e_map OPTIONS (SET token 'tok_plant_b');
+RESET client_min_messages;
+SELECT sim('reset');
+SELECT count(*) = (SELECT count(*) FROM truth_b_currencies) AS plant_b_rows FROM e_map_cur;
+SELECT conn, count(*) AS requests FROM sim_requests() GROUP BY 1;
+
 SET client_min_messages = warning;
-DROP SERVER e_skip, e_more CASCADE;
+DROP SERVER e_skip, e_more, e_map CASCADE;
 RESET client_min_messages;
