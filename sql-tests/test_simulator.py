@@ -411,6 +411,20 @@ class SimulatorTest(unittest.TestCase):
         self.fault("kind=wrongshape")
         self.assertEqual(self.request(POS)[::2], (200, b'{"items": []}'))
 
+    def test_fault_meta_bad_header_and_message(self):
+        self.fault("kind=meta&field=last_page&value=4294967297")
+        self.assertEqual(self.get(POS)[0]["meta"]["last_page"], 4294967297)
+        self.fault("kind=meta&field=next_page&value=x1")
+        self.assertTrue(self.get(POS)[0]["links"]["next"].endswith("page=x1"))
+        self.fault("kind=bad_header&header=api_version")
+        status, hdrs, _ = self.request(POS)
+        self.assertEqual(hdrs["X-Api-Version"].encode("latin-1"), b"v1\xff\xfe")
+        self.fault("kind=bad_header")
+        self.fault("kind=status&status=503&message=caf%C3%A9")
+        status, hdrs, body = self.request(POS)
+        self.assertTrue(hdrs["X-Request-Id"].encode("latin-1").endswith(b"\xff\xfe"))
+        self.assertEqual((status, json.loads(body)["error"]["message"]), (503, "café"))
+
     def test_fault_truncate_and_reset(self):
         self.fault("kind=truncate")
         chunks = self.raw(POS + "?per_page=20")
