@@ -147,6 +147,8 @@ typedef struct PageParseState
 /* PG_INT64_MAX as text, for messages */
 #define INT64_FORMAT_MAX_TEXT "9223372036854775807"
 
+static char *json_string_utf8(const char *tok, int len);
+
 /* records parsed between two CHECK_FOR_INTERRUPTS() */
 #define MAKINI_CFI_EVERY	1024
 
@@ -865,12 +867,16 @@ scalar_ignored(PageParseState *st)
  * The text of a string token, quotes included, at start (len bytes): a
  * pointer into the reply when it has no escapes, else de-escaped by
  * PostgreSQL's lexer.  The parse runs without de-escaping (twice as fast):
- * only the strings that are used pay for it.
+ * only the strings that are used pay for it.  The lexer writes \u escapes
+ * in the database's encoding, but values are UTF-8 (convert.c converts
+ * them): in another database the lexer only checks the string, and
+ * json_string_utf8 de-escapes it.
  */
 static char *
 string_text(PageParseState *st, char *start, int len, int *outlen)
 {
 	JsonLexContext *lex;
+	char	   *text;
 
 	if (memchr(start + 1, '\\', len - 2) == NULL)
 	{
@@ -879,8 +885,14 @@ string_text(PageParseState *st, char *start, int len, int *outlen)
 	}
 	lex = makeJsonLexContextCstringLen(start, len, PG_UTF8, true);
 	check_parse(json_lex(lex), lex, st->ctx);
-	*outlen = lex->strval->len;
-	return lex->strval->data;
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		*outlen = lex->strval->len;
+		return lex->strval->data;
+	}
+	text = json_string_utf8(start, len);
+	*outlen = strlen(text);		/* the lexer let no \u0000 through */
+	return text;
 }
 
 /*
