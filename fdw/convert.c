@@ -8,7 +8,7 @@
  * (string or JSON number, never through a double); date-times are ISO 8601
  * with "Z", an offset, fractional seconds, or date-only meaning 00:00 UTC —
  * a value without a zone is UTC whatever the session's TimeZone; booleans
- * come as JSON booleans or "true"/"false"; "" is NULL for non-text types;
+ * come as JSON booleans or "true"/"false"; "" is NULL for non-string types;
  * json/jsonb take any JSON value; anything else goes through the type's
  * input function.  A value that does not convert is HV024, naming the
  * column, the record and the value.
@@ -20,6 +20,7 @@
 #include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "catalog/pg_type.h"
+#include "parser/parse_coerce.h"
 #include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -33,7 +34,11 @@
 
 #include "makini_fdw.h"
 
-/* Chooses the conversion for a column type. */
+/*
+ * Chooses the conversion for a column type.  Every string type (category
+ * 'S': varchar, bpchar, name, citext, domains over them) keeps "" as text
+ * does; only text itself skips the input function.
+ */
 static MakiniConvKind
 conv_kind(Oid typid)
 {
@@ -56,6 +61,8 @@ conv_kind(Oid typid)
 		case JSONOID:
 			return MAKINI_CONV_JSON;
 		default:
+			if (TypeCategory(typid) == TYPCATEGORY_STRING)
+				return MAKINI_CONV_STRING;
 			return MAKINI_CONV_OTHER;
 	}
 }
@@ -162,13 +169,41 @@ read_digits(const char **p, int n, int *out)
 }
 
 /*
- * Parses the ISO 8601 / RFC 3339 forms Makini sends —
- * YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|±HH[:MM]] — into a UTC instant.
- * No zone means UTC.  Returns false for anything else (the caller then
- * falls back to the type's input function).
+ * Microseconds of the fraction digits at p (n of them, n > 0), rounded
+ * exactly as timestamptz_in rounds them: rint(strtod(".digits") * 10^6) in
+ * double arithmetic -- so "0.0000025" gives 2 and "0.0000035" gives 4, as
+ * the binary values of those fractions fall.  Six digits or fewer are
+ * exact either way and skip strtod; -1 if there are too many digits.
  */
-static bool
-parse_iso_instant(const char *s, int len, TimestampTz *result)
+static int64
+fraction_usec(const char *p, int n)
+{
+	char		buf[MAXDATELEN + 2];
+	int64		usec = 0;
+
+	if (n <= 6)
+	{
+		for (int i = 0; i < 6; i++)
+			usec = usec * 10 + (i < n ? p[i] - '0' : 0);
+		return usec;
+	}
+	if (n > MAXDATELEN)
+		return -1;
+	buf[0] = '.';
+	memcpy(buf + 1, p, n);
+	buf[n + 1] = '\0';
+	return (int64) rint(strtod(buf, NULL) * USECS_PER_SEC);
+}
+
+/*
+ * Parses the ISO 8601 / RFC 3339 forms Makini sends --
+ * YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|+-HH[[:]MM]] -- into a UTC instant;
+ * no zone means UTC, a date alone 00:00 UTC.  The one date-time reader of
+ * makini_fdw (scans and makini_connection_status): false for anything else,
+ * whatever the session's DateStyle.
+ */
+bool
+makini_parse_iso_instant(const char *s, int len, TimestampTz *result)
 {
 	const char *p = s;
 	const char *end = s + len;
@@ -199,20 +234,13 @@ parse_iso_instant(const char *s, int len, TimestampTz *result)
 				return false;
 			if (p < end && (*p == '.' || *p == ','))
 			{
-				int			digits = 0;
+				const char *digits = ++p;
 
-				/* microseconds: six digits, rounded at the seventh */
-				for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++)
-				{
-					if (digits < 6)
-						usec = usec * 10 + (*p - '0');
-					else if (digits == 6 && *p >= '5')
-						usec++;
-				}
-				if (digits == 0)
+				while (p < end && *p >= '0' && *p <= '9')
+					p++;
+				if (p == digits ||
+					(usec = fraction_usec(digits, p - digits)) < 0)
 					return false;
-				for (; digits < 6; digits++)
-					usec *= 10;
 			}
 		}
 		if (h > 24 || mi > 59 || sec > 60 ||
@@ -333,21 +361,21 @@ fast_numeric(const char *s, int len, Datum *result)
 	return true;
 }
 
-/* A date-time value: the fast ISO path, else the input function. */
+/* A date-time value: ISO 8601 only (SQL-INTERFACE.md). */
 static Datum
 convert_instant(MakiniColumn *col, MakiniValue *v)
 {
 	TimestampTz ts;
 
-	if (v->kind != MAKINI_VALUE_STRING || !parse_iso_instant(v->str, v->len, &ts))
-	{
-		/* other date forms go to the input function, but not its words */
-		if (v->len < 1 || v->str[0] < '0' || v->str[0] > '9')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-					 errmsg("not an ISO 8601 date-time")));
-		return input_value(col, value_cstring(v));
-	}
+	/*
+	 * nothing else goes to the input function: "03/04/2026" would be March
+	 * or April as the session's DateStyle says
+	 */
+	if (v->kind != MAKINI_VALUE_STRING ||
+		!makini_parse_iso_instant(v->str, v->len, &ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("not an ISO 8601 date-time")));
 	switch (col->conv)
 	{
 		case MAKINI_CONV_TIMESTAMPTZ:
@@ -377,10 +405,12 @@ convert_value(MakiniColumn *col, MakiniValue *v, bool *isnull)
 	*isnull = false;
 	if (col->conv == MAKINI_CONV_TEXT)
 		return text_value(v);
+	if (col->conv == MAKINI_CONV_STRING)
+		return input_value(col, value_cstring(v));
 	if ((v->kind == MAKINI_VALUE_STRING && v->len == 0) ||
 		(v->kind == MAKINI_VALUE_JSON && v->len == 2 && v->str[0] == '"'))
 	{
-		*isnull = true;			/* "" is NULL for every non-text type */
+		*isnull = true;			/* "" is NULL for every non-string type */
 		return (Datum) 0;
 	}
 	switch (col->conv)

@@ -80,6 +80,8 @@ struct MakiniConnection
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
 	uint32		generation;		/* bumped at each rebuild */
+	Oid			userid;			/* the mapping's user (InvalidOid: PUBLIC) */
+	Oid			serverid;
 	MemoryContext cxt;			/* holds the copy of opts */
 	MakiniServerOptions opts;
 	MakiniHeaders *headers;		/* NULL until built */
@@ -262,13 +264,16 @@ multi_drive(void)
  */
 
 /*
- * Drop one reference to a header list, freeing it with the last one.
+ * Drop one reference to a header list, freeing it with the last one; the
+ * lines are wiped first (one holds the token).
  */
 static void
 headers_unref(MakiniHeaders *headers)
 {
 	if (--headers->refcount > 0)
 		return;
+	for (struct curl_slist *l = headers->list; l != NULL; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(headers->list);
 	pfree(headers);
 }
@@ -332,6 +337,53 @@ headers_build(const MakiniServerOptions *opts, const char *token)
 }
 
 /*
+ * The token of a user mapping; an error if it has none.
+ */
+static const char *
+connection_token(UserMapping *um, const char *servername)
+{
+	const char *token = makini_get_token(um, servername);
+
+	if (token == NULL || token[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("user mapping for Makini server \"%s\" has no token",
+						servername),
+				 errhint("Use ALTER USER MAPPING ... OPTIONS (ADD token '...').")));
+	return token;
+}
+
+/*
+ * Drop the connection's reference to its header list (on invalidation and
+ * rebuild): with no request in flight the token goes from memory now, else
+ * when the last of them ends.
+ */
+static void
+connection_drop_headers(MakiniConnection *conn)
+{
+	if (conn->headers == NULL)
+		return;
+	headers_unref(conn->headers);
+	conn->headers = NULL;
+	elog(DEBUG1, "makini_fdw: dropped the request headers of server \"%s\"",
+		 conn->opts.servername);
+}
+
+/*
+ * Build the header list again from the options kept and the mapping's
+ * token: a scan that started before an invalidation goes on, with the
+ * mapping's current token.
+ */
+static void
+connection_rebuild_headers(MakiniConnection *conn)
+{
+	UserMapping *um = GetUserMapping(conn->userid, conn->serverid);
+
+	conn->headers = headers_build(&conn->opts,
+								  connection_token(um, conn->opts.servername));
+}
+
+/*
  * Free a connection's idle easy handles (on invalidation and rebuild).
  */
 static void
@@ -356,16 +408,13 @@ connection_build(MakiniConnection *conn, const MakiniServerOptions *opts,
 				 UserMapping *um)
 {
 	MemoryContext oldcxt;
-	const char *token;
 
 	connection_free_idle(conn);
-	if (conn->headers != NULL)
-	{
-		headers_unref(conn->headers);
-		conn->headers = NULL;
-	}
+	connection_drop_headers(conn);
 	conn->generation++;
 	conn->invalidated = false;
+	conn->userid = um->userid;
+	conn->serverid = um->serverid;
 	conn->server_hashvalue =
 		GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(um->serverid));
 	conn->mapping_hashvalue =
@@ -388,21 +437,15 @@ connection_build(MakiniConnection *conn, const MakiniServerOptions *opts,
 	conn->opts.ca_file = opts->ca_file ? pstrdup(opts->ca_file) : NULL;
 	MemoryContextSwitchTo(oldcxt);
 
-	token = makini_get_token(um, conn->opts.servername);
-	if (token == NULL || token[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("user mapping for Makini server \"%s\" has no token",
-						conn->opts.servername),
-				 errhint("Use ALTER USER MAPPING ... OPTIONS (ADD token '...').")));
-
-	conn->headers = headers_build(&conn->opts, token);
+	conn->headers = headers_build(&conn->opts,
+								  connection_token(um, conn->opts.servername));
 }
 
 /*
  * Syscache callback: mark the entries of a changed server or user mapping
- * invalid (as postgres_fdw does) and free their idle handles; handles in use
- * are freed when their request ends.
+ * invalid (as postgres_fdw does), free their idle handles and drop their
+ * header list, which holds the token; handles and headers in use are freed
+ * when their request ends.
  */
 static void
 makini_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
@@ -421,6 +464,7 @@ makini_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 		{
 			conn->invalidated = true;
 			connection_free_idle(conn);
+			connection_drop_headers(conn);
 		}
 	}
 }
@@ -758,8 +802,7 @@ makini_request_start(MakiniConnection *conn, const char *path,
 	if (path == NULL || path[0] != '/')
 		elog(ERROR, "makini_fdw: request path must start with \"/\"");
 	if (conn->headers == NULL)
-		elog(ERROR, "makini_fdw: connection to server \"%s\" is not built",
-			 conn->opts.servername);
+		connection_rebuild_headers(conn);
 	/* makini_fdw.allowed_hosts or the owner may have changed meanwhile */
 	makini_check_host_allowed(&conn->opts);
 
@@ -908,6 +951,8 @@ decode_body(MakiniRequest *req)
 		size_t		in_pos = 0;
 		int			members = 0;
 
+		/* each pass decodes up to 1 GB in one call: check in between */
+		CHECK_FOR_INTERRUPTS();
 		out = MemoryContextAllocExtended(req->cxt, cap,
 										 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 		if (out == NULL)
@@ -922,6 +967,8 @@ decode_body(MakiniRequest *req)
 			size_t		used = 0;
 			size_t		produced = 0;
 
+			if (members > 0)
+				CHECK_FOR_INTERRUPTS();
 			/* leave room for the terminating NUL */
 			if (gzip)
 				rc = libdeflate_gzip_decompress_ex(makini_inflater,
@@ -966,6 +1013,16 @@ decode_body(MakiniRequest *req)
 	req->body = out;
 	req->body_len = out_len;
 	req->body_cap = cap;
+}
+
+/*
+ * A captured header as text for messages and columns (makini_remote_text),
+ * or NULL if it was absent.
+ */
+static char *
+header_text(const char *value)
+{
+	return value[0] ? makini_remote_text(value, strlen(value)) : NULL;
 }
 
 /*
@@ -1014,11 +1071,12 @@ request_make_response(MakiniRequest *req)
 	}
 	resp->body = req->body;
 	resp->len = req->body_len;
-	resp->request_id = hdr->request_id[0] ? pstrdup(hdr->request_id) : NULL;
+	/* what may reach messages and columns: checked as UTF-8, converted */
+	resp->request_id = header_text(hdr->request_id);
 	resp->retry_after = hdr->retry_after[0] ? pstrdup(hdr->retry_after) : NULL;
-	resp->content_type = hdr->content_type[0] ? pstrdup(hdr->content_type) : NULL;
-	resp->api_version = hdr->api_version[0] ? pstrdup(hdr->api_version) : NULL;
-	resp->sunset = hdr->sunset[0] ? pstrdup(hdr->sunset) : NULL;
+	resp->content_type = header_text(hdr->content_type);
+	resp->api_version = header_text(hdr->api_version);
+	resp->sunset = header_text(hdr->sunset);
 	resp->deprecated = hdr->deprecation[0] != '\0' &&
 		pg_strcasecmp(hdr->deprecation, "false") != 0;
 	resp->attempts = req->attempts;

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "commands/explain.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -152,6 +153,7 @@ extern bool makini_report_failure(const MakiniResponse *resp,
 								  const MakiniReplyContext *ctx,
 								  bool skip_unreachable);
 extern char *makini_describe_failure(const MakiniResponse *resp);
+extern char *makini_remote_text(const char *s, size_t len);
 extern bool makini_is_retryable(const MakiniResponse *resp);
 extern bool makini_is_unreachable(const MakiniResponse *resp);
 extern void makini_check_deprecation(const MakiniResponse *resp,
@@ -172,7 +174,8 @@ extern void makini_report_bad_value(const MakiniReplyContext *ctx,
  */
 typedef enum MakiniConvKind
 {
-	MAKINI_CONV_TEXT,			/* text, varchar, bpchar, name */
+	MAKINI_CONV_TEXT,			/* text */
+	MAKINI_CONV_STRING,			/* other string types: "" stays "" */
 	MAKINI_CONV_NUMERIC,
 	MAKINI_CONV_TIMESTAMPTZ,
 	MAKINI_CONV_TIMESTAMP,
@@ -238,6 +241,8 @@ typedef struct MakiniValue
 extern MakiniColumnMap *makini_build_column_map(Relation rel,
 												const MakiniTableOptions *topts,
 												Bitmapset *attrs_used);
+extern bool makini_parse_iso_instant(const char *s, int len,
+									 TimestampTz *result);
 extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 							   const char *parent_key, const char *record_key,
 							   Datum *values, bool *nulls,

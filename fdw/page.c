@@ -30,6 +30,7 @@
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 
@@ -115,6 +116,8 @@ typedef struct PageParseState
 	bool		pending_skip;
 
 	int			rows_alloc;
+	uint32		records_begun;	/* records and elements: interrupts are
+								 * checked every MAKINI_CFI_EVERY of them */
 	int			cur_row;		/* row receiving values, -1: parent values */
 	int			record_first_row;	/* expand: first row of this record */
 	MakiniValue *parent_vals;	/* expand: the record's own values */
@@ -140,6 +143,14 @@ typedef struct PageParseState
 		} \
 		makini_bad_reply((st)->ctx, __VA_ARGS__); \
 	} while (0)
+
+/* PG_INT64_MAX as text, for messages */
+#define INT64_FORMAT_MAX_TEXT "9223372036854775807"
+
+static char *json_string_utf8(const char *tok, int len);
+
+/* records parsed between two CHECK_FOR_INTERRUPTS() */
+#define MAKINI_CFI_EVERY	1024
 
 /* Is the name of length len the literal lit? */
 #define NAME_IS(name, len, lit) \
@@ -509,6 +520,9 @@ on_field_end(PageParseState *st, bool isnull, char *value_end)
 static void
 begin_record(PageParseState *st, FrameKind kind, PathNode *node)
 {
+	/* a page of a million records takes a while: stay cancellable */
+	if ((++st->records_begun % MAKINI_CFI_EVERY) == 0)
+		CHECK_FOR_INTERRUPTS();
 	push_frame(st, kind, node);
 	if (kind == FRAME_RECORD)
 	{
@@ -669,13 +683,40 @@ on_element_start(PageParseState *st)
 		st->pending_skip = true;
 }
 
-/* Records a scalar of the links or meta object. */
+/*
+ * Reads a JSON number of len bytes at token as an integer in [0, max];
+ * false for a fraction, an exponent, a sign or a value out of range.
+ */
+static bool
+meta_integer(const char *token, int len, int64 max, int64 *result)
+{
+	int64		n = 0;
+
+	if (len == 0)
+		return false;
+	for (int i = 0; i < len; i++)
+	{
+		if (token[i] < '0' || token[i] > '9' ||
+			n > (max - (token[i] - '0')) / 10)
+			return false;
+		n = n * 10 + (token[i] - '0');
+	}
+	*result = n;
+	return true;
+}
+
+/*
+ * Records a scalar of the links or meta object.  The paging numbers steer
+ * the scan (last_page ends it): one that is not a whole number in range is
+ * a bad reply, never cut down to an int.
+ */
 static void
 paging_scalar(PageParseState *st, Frame *f, char *token, int len,
 			  JsonTokenType type)
 {
 	const char *name = f->cur_name;
 	int			namelen = f->cur_namelen;
+	int64		n;
 
 	if (name == NULL)
 		return;
@@ -684,15 +725,22 @@ paging_scalar(PageParseState *st, Frame *f, char *token, int len,
 		st->page->has_next = (type == JSON_TOKEN_STRING);
 		st->page->next_link = st->page->has_next ? pnstrdup(token, len) : NULL;
 	}
-	else if (f->kind == FRAME_META && type == JSON_TOKEN_NUMBER)
+	else if (f->kind == FRAME_META && type == JSON_TOKEN_NUMBER &&
+			 (NAME_IS(name, namelen, "total") ||
+			  NAME_IS(name, namelen, "current_page") ||
+			  NAME_IS(name, namelen, "last_page")))
 	{
-		int64		n = strtoi64(pnstrdup(token, len), NULL, 10);
+		bool		total = NAME_IS(name, namelen, "total");
 
-		if (NAME_IS(name, namelen, "total"))
+		if (!meta_integer(token, len, total ? PG_INT64_MAX : PG_INT32_MAX, &n))
+			SHAPE_ERROR(st, "meta.%.*s is %.*s, not a whole number between 0 and %s.",
+						namelen, name, Min(len, 40), token,
+						total ? INT64_FORMAT_MAX_TEXT : "2147483647");
+		if (total)
 			st->page->total = n;
 		else if (NAME_IS(name, namelen, "current_page"))
 			st->page->current_page = (int) n;
-		else if (NAME_IS(name, namelen, "last_page"))
+		else
 			st->page->last_page = (int) n;
 	}
 }
@@ -819,12 +867,16 @@ scalar_ignored(PageParseState *st)
  * The text of a string token, quotes included, at start (len bytes): a
  * pointer into the reply when it has no escapes, else de-escaped by
  * PostgreSQL's lexer.  The parse runs without de-escaping (twice as fast):
- * only the strings that are used pay for it.
+ * only the strings that are used pay for it.  The lexer writes \u escapes
+ * in the database's encoding, but values are UTF-8 (convert.c converts
+ * them): in another database the lexer only checks the string, and
+ * json_string_utf8 de-escapes it.
  */
 static char *
 string_text(PageParseState *st, char *start, int len, int *outlen)
 {
 	JsonLexContext *lex;
+	char	   *text;
 
 	if (memchr(start + 1, '\\', len - 2) == NULL)
 	{
@@ -833,8 +885,14 @@ string_text(PageParseState *st, char *start, int len, int *outlen)
 	}
 	lex = makeJsonLexContextCstringLen(start, len, PG_UTF8, true);
 	check_parse(json_lex(lex), lex, st->ctx);
-	*outlen = lex->strval->len;
-	return lex->strval->data;
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		*outlen = lex->strval->len;
+		return lex->strval->data;
+	}
+	text = json_string_utf8(start, len);
+	*outlen = strlen(text);		/* the lexer let no \u0000 through */
+	return text;
 }
 
 /*
@@ -1573,6 +1631,7 @@ makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
 typedef struct ExtractState
 {
 	JsonLexContext *lex;
+	char	   *name_from;		/* the next field name is after this */
 	int			npaths;
 	const char *const *paths;
 	char	  **values;
@@ -1594,17 +1653,94 @@ extract_match(ExtractState *es)
 	return -1;
 }
 
-/* Extract callback: a field starts; extend the current path. */
+/*
+ * A JSON string token (quotes included, checked by the lexer) de-escaped
+ * into UTF-8, whatever the database's encoding: PostgreSQL's lexer would
+ * write \u escapes in the database's encoding, and raise for a character
+ * it lacks.  An escape that is no character (a lone surrogate, \u0000)
+ * becomes U+FFFD.
+ */
+static char *
+json_string_utf8(const char *tok, int len)
+{
+	StringInfoData buf;
+	const char *s = tok + 1;
+	const char *end = tok + len - 1;
+	pg_wchar	hi = 0;
+
+	initStringInfo(&buf);
+	while (s < end)
+	{
+		pg_wchar	ch;
+		unsigned char u[4];
+
+		if (*s != '\\')
+		{
+			appendStringInfoChar(&buf, *s++);
+			continue;
+		}
+		if (s[1] != 'u')
+		{
+			const char *from = "bfnrt";
+			const char *to = "\b\f\n\r\t";
+			const char *k = strchr(from, s[1]);
+
+			appendStringInfoChar(&buf, k ? to[k - from] : s[1]);
+			s += 2;
+			continue;
+		}
+		ch = 0;
+		for (int i = 2; i < 6; i++)
+			ch = ch * 16 + (isdigit((unsigned char) s[i]) ? s[i] - '0' :
+							(s[i] | 0x20) - 'a' + 10);
+		s += 6;
+		if (ch >= 0xD800 && ch <= 0xDBFF && hi == 0 &&
+			s + 6 <= end && s[0] == '\\' && s[1] == 'u')
+		{
+			hi = ch;			/* a pair's first half: the second follows */
+			continue;
+		}
+		if (hi != 0 && ch >= 0xDC00 && ch <= 0xDFFF)
+			ch = 0x10000 + ((hi - 0xD800) << 10) + (ch - 0xDC00);
+		else if (hi != 0 || ch == 0 || (ch >= 0xD800 && ch <= 0xDFFF))
+			ch = 0xFFFD;
+		hi = 0;
+		unicode_to_utf8(ch, u);
+		appendBinaryStringInfo(&buf, (char *) u, pg_utf_mblen(u));
+	}
+	return buf.data;
+}
+
+/* Extract callback: an object starts; its first field name follows. */
+static void
+ex_object_start(void *state)
+{
+	ExtractState *es = (ExtractState *) state;
+
+	es->name_from = es->lex->token_start + 1;
+}
+
+/*
+ * Extract callback: a field starts; extend the current path.  The lexer
+ * does not de-escape (see json_string_utf8): the name is found in the text,
+ * between the end of the '{' or ',' before it and the ':' after it.
+ */
 static void
 ex_field_start(void *state, char *fname, bool isnull)
 {
 	ExtractState *es = (ExtractState *) state;
 	int			level = es->lex->lex_level;
+	char	   *open = es->name_from;
+	char	   *close = es->lex->prev_token_terminator - 2;
 
+	while (*open != '"')
+		open++;
+	while (*close != '"')
+		close--;
 	es->saved_len[level] = es->path.len;
 	if (es->path.len > 0)
 		appendStringInfoChar(&es->path, '.');
-	appendStringInfoString(&es->path, fname);
+	appendStringInfoString(&es->path, json_string_utf8(open, close - open + 1));
 	es->value_start[level] = es->lex->token_start;
 }
 
@@ -1625,6 +1761,7 @@ ex_field_end(void *state, char *fname, bool isnull)
 	}
 	es->path.len = es->saved_len[level];
 	es->path.data[es->path.len] = '\0';
+	es->name_from = es->lex->prev_token_terminator;
 }
 
 /* Extract callback: a scalar at a wanted path. */
@@ -1634,7 +1771,16 @@ ex_scalar(void *state, char *token, JsonTokenType type)
 	ExtractState *es = (ExtractState *) state;
 	int			i = extract_match(es);
 
-	if (i >= 0 && type != JSON_TOKEN_NULL)
+	if (i < 0 || type == JSON_TOKEN_NULL)
+		return;
+	if (type == JSON_TOKEN_STRING)
+	{
+		char	   *start = es->value_start[es->lex->lex_level];
+
+		es->values[i] = json_string_utf8(start,
+										 es->lex->prev_token_terminator - start);
+	}
+	else
 		es->values[i] = token;
 }
 
@@ -1676,13 +1822,14 @@ makini_json_extract(const char *body, size_t len, int npaths,
 	es.values = values;
 	initStringInfo(&es.path);
 	es.lex = makeJsonLexContextCstringLen(pnstrdup(body, len), (int) len,
-										  PG_UTF8, true);
+										  PG_UTF8, false);
 	/* nesting takes at least two bytes a level */
 	es.saved_len = palloc(sizeof(int) * (len / 2 + 2));
 	es.value_start = palloc(sizeof(char *) * (len / 2 + 2));
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &es;
+	sem.object_start = ex_object_start;
 	sem.object_field_start = ex_field_start;
 	sem.object_field_end = ex_field_end;
 	sem.scalar = ex_scalar;

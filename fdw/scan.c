@@ -136,6 +136,8 @@ typedef struct MakiniScanState
 	char	   *key_block;		/* where the next key copy goes */
 	Size		key_free;		/* bytes left there */
 
+	bool		had_rows;		/* a page with rows arrived (kept across
+								 * rescans): on_unreachable 'skip' is over */
 	bool		followed;		/* the request after the current page was
 								 * considered (the LIMIT may hold it back) */
 	MakiniStats stats;
@@ -405,9 +407,12 @@ start_request(MakiniScanState *st, int variant, int pageno)
 	MemoryContextSwitchTo(old);
 }
 
-/* Page number the links.next URL asks for, or 0 if it names none. */
+/*
+ * Page number the links.next URL asks for, or 0 if it names none; HV00M if
+ * its page is not a page number (1 to INT_MAX).
+ */
 static int
-next_link_page(const char *link)
+next_link_page(MakiniScanState *st, const char *link)
 {
 	const char *q = link ? strchr(link, '?') : NULL;
 
@@ -415,7 +420,21 @@ next_link_page(const char *link)
 	{
 		q++;
 		if (strncmp(q, "page=", 5) == 0)
-			return atoi(q + 5);
+		{
+			const char *v = q + 5;
+			size_t		n = strcspn(v, "&#");
+			int64		page = 0;
+
+			for (size_t i = 0; i < n && page <= PG_INT32_MAX; i++)
+				page = (v[i] >= '0' && v[i] <= '9') ?
+					page * 10 + (v[i] - '0') : PG_INT64_MAX;
+			if (page < 1 || page > PG_INT32_MAX)
+				makini_bad_reply(&st->page_ctx,
+								 "The links.next of page %d asks for page \"%s\", not a page number between 1 and %d.",
+								 st->cur_pageno, pnstrdup(v, Min(n, 40)),
+								 PG_INT32_MAX);
+			return (int) page;
+		}
 		q = strchr(q, '&');
 	}
 	return 0;
@@ -434,7 +453,7 @@ has_following_page(MakiniScanState *st)
 
 	if (v->item_key != NULL || !page->has_next)
 		return false;
-	linked = next_link_page(page->next_link);
+	linked = next_link_page(st, page->next_link);
 	if (linked != 0 && linked <= st->cur_pageno)
 		makini_bad_reply(&st->page_ctx,
 						 "The links.next of page %d asks for page %d again.",
@@ -499,6 +518,8 @@ speculate(MakiniScanState *st)
  * Waits for the request in flight: a key lookup's 404 is no row, a failure
  * is reported with the table's on_unreachable (the connection, shared by
  * every table of the server, does not know it); NULL when it is skipped.
+ * Skipping is only for a server that gave no row yet: once rows arrived, a
+ * failure is an error, never a silently short result.
  */
 static MakiniResponse *
 wait_reply(MakiniScanState *st, bool item)
@@ -507,7 +528,7 @@ wait_reply(MakiniScanState *st, bool item)
 
 	if (item)
 		flags |= MAKINI_ALLOW_404;
-	if (st->topts->server.skip_unreachable)
+	if (st->topts->server.skip_unreachable && !st->had_rows)
 		flags |= MAKINI_SKIP_UNREACHABLE;
 	return makini_request_wait(st->next_req, flags);
 }
@@ -642,6 +663,8 @@ advance_page(MakiniScanState *st)
 									 &st->page_ctx);
 	resp->body = NULL;
 	MemoryContextSwitchTo(old);
+	if (st->page->nrows > 0)
+		st->had_rows = true;
 
 	if (st->limit < 0 || st->rows_returned + st->page->nrows < st->limit)
 		prefetch(st);
@@ -923,11 +946,17 @@ async_wait_fd(MakiniScanState *st)
 	struct itimerspec its = {{0, 0}, {0, 0}};
 
 	close_wait_fds(st);
+	/*
+	 * Registered on the query's context, not scan_cxt: a rescan resets
+	 * scan_cxt, which would consume the callback, and an error after that
+	 * would leak the descriptors.  The query's context is only deleted.
+	 */
 	if (st->wait_cb.func == NULL)
 	{
 		st->wait_cb.func = close_wait_fds;
 		st->wait_cb.arg = st;
-		MemoryContextRegisterResetCallback(st->scan_cxt, &st->wait_cb);
+		MemoryContextRegisterResetCallback(MemoryContextGetParent(st->scan_cxt),
+										   &st->wait_cb);
 	}
 	st->wait_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (st->wait_fd < 0)

@@ -25,7 +25,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -151,91 +150,6 @@ named_server(const char *name)
 	return server;
 }
 
-/* Consumes shape at s ('d' is any digit); returns what follows, or NULL. */
-static const char *
-match_shape(const char *s, const char *shape)
-{
-	for (; *shape; shape++, s++)
-	{
-		if (*shape == 'd' ? !isdigit((unsigned char) *s) : *s != *shape)
-			return NULL;
-	}
-	return s;
-}
-
-/* True if s is a whole UTC offset: +HH, +HHMM or +HH:MM (or '-'). */
-static bool
-is_utc_offset(const char *s)
-{
-	const char *p;
-
-	if (*s != '+' && *s != '-')
-		return false;
-	p = match_shape(s + 1, "dd");
-	if (p && *p == ':')
-		p = match_shape(p, ":dd");
-	else if (p && *p != '\0')
-		p = match_shape(p, "dd");
-	return p && *p == '\0';
-}
-
-/*
- * Returns value in a form whose zone is explicit, following the API's ISO
- * 8601 rule: no zone means UTC, a date alone means 00:00 UTC.  NULL if the
- * value does not have the shape of an ISO date or date-time.
- */
-static char *
-iso_with_zone(const char *value)
-{
-	const char *p = match_shape(value, "dddd-dd-dd");
-
-	if (p && *p == '\0')
-		return psprintf("%sT00:00:00Z", value);
-	if (!p || (*p != 'T' && *p != 't' && *p != ' '))
-		return NULL;
-	p = match_shape(p + 1, "dd:dd");
-	if (p && *p == ':')
-		p = match_shape(p, ":dd");
-	if (p && *p == '.' && isdigit((unsigned char) p[1]))
-		for (p++; isdigit((unsigned char) *p); p++)
-			;
-	if (!p)
-		return NULL;
-	if (*p == '\0')
-		return psprintf("%sZ", value);
-	if (((*p == 'Z' || *p == 'z') && p[1] == '\0') || is_utc_offset(p))
-		return pstrdup(value);
-	return NULL;
-}
-
-/*
- * Parses an API date-time into *result with timestamptz's own parser, but
- * through the steps that report errors as codes: a value it cannot read
- * gives false instead of an ERROR.
- */
-static bool
-parse_api_timestamptz(const char *value, TimestampTz *result)
-{
-	char	   *str = iso_with_zone(value);
-	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf;
-	int			dtype;
-	struct pg_tm tm;
-	fsec_t		fsec;
-	int			tz;
-
-	if (str == NULL ||
-		ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
-					  MAXDATEFIELDS, &nf) != 0 ||
-		DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, &tz) != 0 ||
-		dtype != DTK_DATE)
-		return false;
-	return tm2timestamp(&tm, fsec, &tz, result) == 0 &&
-		IS_VALID_TIMESTAMP(*result);
-}
-
 /* True if the body's first non-blank character opens a JSON object. */
 static bool
 body_is_object(const MakiniResponse *resp)
@@ -278,7 +192,7 @@ fill_from_reply(const MakiniResponse *resp, Datum *values, bool *nulls)
 		if (col != COL_SYNC_UPDATED_AT)
 			values[col] = CStringGetTextDatum(pg_any_to_server(v, strlen(v),
 															   PG_UTF8));
-		else if (parse_api_timestamptz(v, &ts))
+		else if (makini_parse_iso_instant(v, strlen(v), &ts))
 			values[col] = TimestampTzGetDatum(ts);
 		else
 			continue;

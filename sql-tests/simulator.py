@@ -27,10 +27,12 @@ A fault rule: conn=NAME (default: any), path=PREFIX (default: /api/),
 page=N (only requests for that page; no page parameter counts as 1),
 count=N (default 1; -1 = forever), kind=K and K's parameters:
 
-    status&status=503&code=SYSTEM_UNAVAILABLE[&retry_after=S | &retry_after_date=1]
+    status&status=503&code=SYSTEM_UNAVAILABLE[&message=M][&retry_after=S | &retry_after_date=1]
     html[&status=502]   empty[&status=500]   notjson   wrongshape
+    bad_header[&header=request_id|api_version]   (bytes ff fe appended: not UTF-8)
     truncate   reset   slow&delay_ms=N   stall&delay_ms=N   deprecate
     next_loop   cross_origin_next   empty_next   short
+    meta&field=F&value=V     (meta field F := JSON V; F=next_page: links.next's page)
     bad_value&field=F&value=V[&json=1]    (F may be dotted: lineItems.0.lineNo)
 
 Every rule matching a request fires, in the order added, each using up one
@@ -511,7 +513,7 @@ def fault_kind(stage, **defaults):
     return register
 
 
-@fault_kind("replace", status=None, code="", retry_after=-1, retry_after_date=0)
+@fault_kind("replace", status=None, code="", message="", retry_after=-1, retry_after_date=0)
 def _status(p, ex):
     status = p["status"] or ERRORS.get(p["code"], (503,))[0]
     code = p["code"] or DEFAULT_CODES.get(status) or (
@@ -525,7 +527,8 @@ def _status(p, ex):
         reset = int(time.time()) + max(p["retry_after"], 2)
         headers += [("X-RateLimit-Limit", "60"), ("X-RateLimit-Remaining", "0"),
                     ("X-RateLimit-Reset", str(reset))]
-    return error_reply(ApiError(code, status=status, headers=headers), ex.request_id)
+    return error_reply(ApiError(code, p["message"] or None, status=status, headers=headers),
+                       ex.request_id)
 
 
 @fault_kind("replace", status=502)
@@ -540,6 +543,16 @@ def _html(p, ex):
 @fault_kind("replace", status=500)
 def _empty(p, ex):
     return Reply(p["status"], b"")
+
+
+@fault_kind("deliver", header="request_id")
+def _bad_header(p, ex):
+    """Bytes that are not UTF-8 (ff fe) at the end of the X-Request-Id or
+    (header=api_version) the X-Api-Version of the reply."""
+    if p["header"] == "api_version":
+        ex.version += "\xff\xfe"               # headers go out as Latin-1
+    else:
+        ex.request_id += "\xff\xfe"
 
 
 @fault_kind("replace")
@@ -605,6 +618,17 @@ def _short(p, ex, body):
         keep = min(len(body.chunks), body.paging.per_page // 2)
         body.records, body.chunks = body.records[:keep], body.chunks[:keep]
         body.paging.served(keep)
+
+
+@fault_kind("page", field="last_page", value="4294967297")
+def _meta(p, ex, body):
+    """Set a meta field to a JSON value; field=next_page: the page number
+    links.next asks for (any text)."""
+    if body.paging:
+        if p["field"] == "next_page":
+            body.paging.links["next"] = body.paging.link(p["value"])
+        else:
+            body.paging.meta[p["field"]] = json.loads(p["value"])
 
 
 @fault_kind("page", field="totalNetValue", value="12,50", json=0)

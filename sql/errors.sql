@@ -392,3 +392,95 @@ DROP VIEW e_mem;
 DROP FUNCTION fail_many(int), explain_text(text), makini_stats(text);
 RESET client_min_messages;
 SELECT sim('reset');
+
+--
+-- 9. on_unreachable 'skip' skips a server that gave no row; once rows came,
+-- a failure is an error, never a silently short result
+--
+CREATE SERVER e_skip FOREIGN DATA WRAPPER makini_fdw
+  OPTIONS (url 'http://127.0.0.1:18765', max_retries '0', on_unreachable 'skip');
+CREATE USER MAPPING FOR CURRENT_USER SERVER e_skip OPTIONS (token 'tok_plant_a');
+CREATE FOREIGN TABLE e_skip_po (key text) SERVER e_skip OPTIONS (resource 'purchase-orders');
+-- and the same data without skip or retries
+CREATE SERVER e_more FOREIGN DATA WRAPPER makini_fdw
+  OPTIONS (url 'http://127.0.0.1:18765', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER e_more OPTIONS (token 'tok_plant_a');
+CREATE FOREIGN TABLE e_more_po (key text, order_date timestamptz)
+  SERVER e_more OPTIONS (resource 'purchase-orders');
+\x on
+-- page 1 fails: no row from this server, a WARNING
+SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&page=1&count=-1');
+\set VERBOSITY terse
+SELECT state, message, rows FROM try('SELECT * FROM e_skip_po');
+\set VERBOSITY default
+SELECT sim('reset');
+-- page 3 fails after the rows of pages 1 and 2: the error, no rows
+SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&page=3&count=-1');
+SELECT state, message, detail, rows FROM try('SELECT * FROM e_skip_po');
+SELECT count(*) FILTER (WHERE params->>'page' = '3') AS page_3_asked,
+       count(*) FILTER (WHERE params->>'page' = '4') AS page_4_asked
+FROM sim_requests();
+SELECT sim('reset');
+
+--
+-- 10. Paging numbers out of range are a bad reply (HV00M), never cut down
+-- to an int: last_page 4294967297 would be 1 and end the scan after page 1
+--
+SELECT sim('fault?kind=meta&field=last_page&value=4294967297&conn=plant_a');
+SELECT state, message, detail, rows FROM try('SELECT * FROM e_more_po');
+SELECT sim('fault?kind=meta&field=current_page&value=-1&conn=plant_a');
+SELECT state, detail FROM try('SELECT * FROM e_more_po');
+SELECT sim('fault?kind=meta&field=total&value=99999999999999999999&conn=plant_a');
+SELECT state, detail FROM try('SELECT * FROM e_more_po');
+SELECT sim('fault?kind=meta&field=last_page&value=7.5&conn=plant_a');
+SELECT state, detail FROM try('SELECT * FROM e_more_po');
+SELECT sim('fault?kind=meta&field=next_page&value=4294967298&conn=plant_a');
+SELECT state, detail FROM try('SELECT * FROM e_more_po');
+SELECT sim('reset');
+-- in range, the same query reads every row
+SELECT state, rows = (SELECT count(*) FROM truth_po) AS all_rows FROM try('SELECT * FROM e_more_po');
+\x off
+
+--
+-- 11. Date-times are ISO 8601 or HV024, whatever the session's DateStyle:
+-- "03/04/2026 10:00" is neither March nor April
+--
+\x on
+SET datestyle = 'SQL, DMY';
+SELECT sim('fault?kind=bad_value&field=orderDate&value=03/04/2026%2010:00&conn=plant_a');
+SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
+SET datestyle = 'SQL, MDY';
+SELECT sim('fault?kind=bad_value&field=orderDate&value=03/04/2026%2010:00&conn=plant_a');
+SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
+RESET datestyle;
+SELECT sim('reset');
+\x off
+--
+-- 12. Remote text reaches messages checked and converted: the API speaks
+-- UTF-8; header bytes that are not UTF-8 are written \xNN, the error
+-- body's message is kept (a body that is not UTF-8 is no JSON at all)
+--
+SELECT sim('fault?kind=bad_header&header=request_id&conn=plant_a');
+SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&message=caf%C3%A9%20%E2%9C%93%20end');
+SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
+SELECT sim('reset');
+
+--
+-- 13. A changed user mapping's request headers (the token among them) are
+-- dropped as soon as the change is seen (DEBUG1 says so), not kept until
+-- the next query; the next request sends the new token
+--
+CREATE SERVER e_map FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
+CREATE USER MAPPING FOR CURRENT_USER SERVER e_map OPTIONS (token 'tok_plant_a');
+CREATE FOREIGN TABLE e_map_cur (key text) SERVER e_map OPTIONS (resource 'currencies');
+SELECT count(*) > 0 AS some FROM e_map_cur;
+SET client_min_messages = debug1;
+ALTER USER MAPPING FOR CURRENT_USER SERVER e_map OPTIONS (SET token 'tok_plant_b');
+RESET client_min_messages;
+SELECT sim('reset');
+SELECT count(*) = (SELECT count(*) FROM truth_b_currencies) AS plant_b_rows FROM e_map_cur;
+SELECT conn, count(*) AS requests FROM sim_requests() GROUP BY 1;
+
+SET client_min_messages = warning;
+DROP SERVER e_skip, e_more, e_map CASCADE;
+RESET client_min_messages;

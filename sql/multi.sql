@@ -143,3 +143,32 @@ SELECT regexp_replace(regexp_replace(q, '^SELECT \* FROM %s\.', ''), '''\d+''', 
        estimate_ratio(format(q, 'est')) BETWEEN 0.5 AND 2 AS within_2x
 FROM typical
 WHERE q NOT LIKE '%purchase_order_lines WHERE%';  -- not pushable: needs ANALYZE's statistics
+
+-- an error after async scans were rescanned leaves no descriptor behind:
+-- the LATERAL subquery rescans a union of two servers (async Append) for
+-- every outer row, and row 5 fails; plant_b answers after 20 ms, so the
+-- Append waits on the scans' descriptors (an epoll set and a timer each)
+SELECT makini_create_union_views('pair', ARRAY['plant_a', 'plant_b']);
+CREATE FUNCTION backend_wait_fds() RETURNS int LANGUAGE sql AS $$
+  SELECT count(*)::int
+  FROM pg_ls_dir('/proc/' || pg_backend_pid() || '/fd') fd,
+       pg_read_file('/proc/' || pg_backend_pid() || '/fdinfo/' || fd, 0, 4096, true) info
+  WHERE info ~ '(clockid|tfd):'   -- timerfds, and epoll sets holding one
+$$;
+CREATE FUNCTION failing_lateral() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM count(*) FROM generate_series(1, 10) g,
+    LATERAL (SELECT * FROM pair.currencies c WHERE c.key <> g::text OFFSET 0) u
+  WHERE 1 / (5 - g) >= 0;
+EXCEPTION WHEN division_by_zero THEN
+  NULL;
+END $$;
+SELECT sim('latency?conn=plant_b&ms=20');
+EXPLAIN (COSTS OFF) SELECT count(*) FROM generate_series(1, 10) g,
+  LATERAL (SELECT * FROM pair.currencies c WHERE c.key <> g::text OFFSET 0) u
+WHERE 1 / (5 - g) >= 0;
+SELECT failing_lateral();
+CREATE TEMP TABLE fds_before AS SELECT backend_wait_fds() AS n;
+SELECT failing_lateral() FROM generate_series(1, 10);
+SELECT backend_wait_fds() - n AS descriptors_leaked FROM fds_before;
+SELECT sim('reset');

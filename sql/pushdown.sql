@@ -541,6 +541,9 @@ SELECT count(*) AS utf8_eq FROM erp.purchase_orders
 WHERE title || '' = 'Ersatzteile für Presse P-01' \gset
 SELECT count(*) AS utf8_like FROM erp.purchase_orders
 WHERE left(title, 15) = 'Ersatzteile für' \gset
+CREATE TEMP TABLE truth_c_vendors (LIKE erp.vendors);
+SELECT sim_load('plant_c', 'vendors', 'truth_c_vendors') > 0 AS c_vendors_loaded;
+SELECT count(*) AS c_mueller FROM truth_c_vendors WHERE name = 'Müller GmbH' \gset
 CREATE DATABASE makini_latin1 ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0;
 \c makini_latin1
 SET client_encoding = 'UTF8';
@@ -553,5 +556,34 @@ SELECT :utf8_eq > 0 AS has_rows,
        (SELECT count(*) FROM po WHERE title = 'Ersatzteile für Presse P-01') = :utf8_eq AS pushed_eq,
        (SELECT count(*) FROM po WHERE title LIKE 'Ersatzteile für%') = :utf8_like AS pushed_like;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM po WHERE title = 'Ersatzteile für Presse P-01';
+-- strings with \u escapes (plant_c escapes every non-ASCII character) are
+-- read as UTF-8 and converted, with either parser
+CREATE SERVER plant_c FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
+CREATE USER MAPPING FOR CURRENT_USER SERVER plant_c OPTIONS (token 'tok_plant_c');
+CREATE FOREIGN TABLE vendors_c (key text, name text) SERVER plant_c OPTIONS (resource 'vendors');
+SELECT :c_mueller > 0 AS has_rows,
+       count(*) = :c_mueller AND bool_and(name = 'Müller GmbH') AS read_back
+FROM vendors_c WHERE name = 'Müller GmbH';
+SET makini_fdw.fast_json = off;
+SELECT count(*) = :c_mueller AND bool_and(name = 'Müller GmbH') AS read_back
+FROM vendors_c WHERE name = 'Müller GmbH';
+RESET makini_fdw.fast_json;
+-- remote text in messages is converted to the database's encoding: "é"
+-- exists in LATIN1, "✓" does not (written \xNN)
+CREATE SERVER plant_a_once FOREIGN DATA WRAPPER makini_fdw
+  OPTIONS (url 'http://127.0.0.1:18765', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER plant_a_once OPTIONS (token 'tok_plant_a');
+CREATE FOREIGN TABLE po_once (key text) SERVER plant_a_once OPTIONS (resource 'purchase-orders');
+COPY (SELECT) TO PROGRAM 'curl -s -S --max-time 20 "http://127.0.0.1:18765/_sim/fault?kind=status&status=503&conn=plant_a&message=caf%C3%A9%20%E2%9C%93%20end" >/dev/null';
+DO $$
+DECLARE
+  d text;
+BEGIN
+  PERFORM count(*) FROM po_once;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+  RAISE NOTICE 'reply: %', split_part(d, E'\n', 1);
+END $$;
+
 \c contrib_regression
 DROP DATABASE makini_latin1;

@@ -34,3 +34,20 @@ SELECT server, reachable FROM makini_connection_status() ORDER BY server;
 SELECT * FROM makini_connection_status('no_such_server');
 
 DROP SERVER plant_nowhere CASCADE;
+
+-- sync_updated_at is read as scans read date-times, a rounding tie at the
+-- seventh fractional digit as ::timestamptz reads the same text (plant_c)
+CREATE SERVER status_c FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
+CREATE USER MAPPING FOR CURRENT_USER SERVER status_c OPTIONS (token 'tok_plant_c');
+CREATE TEMP TABLE integration_c (doc jsonb);
+COPY integration_c FROM PROGRAM 'curl -s -S --max-time 20 -H "Authorization: Bearer tok_plant_c" http://127.0.0.1:18765/api/integrations/current | tr -d ''\n''' WITH (FORMAT text);
+SELECT doc->'data'->>'sync_updated_at' ~ '\.\d{6}5Z$' AS is_tie,
+       s.sync_updated_at = (doc->'data'->>'sync_updated_at')::timestamptz AS same_instant
+FROM integration_c, makini_connection_status('status_c') s;
+-- the api_version column is the X-Api-Version header checked as UTF-8:
+-- bytes that are not are written \xNN, never stored as they came
+SELECT sim('fault?kind=bad_header&header=api_version&path=/api/integrations/current');
+SELECT server, reachable, api_version, error FROM makini_connection_status('status_c');
+SELECT sim('reset');
+
+DROP SERVER status_c CASCADE;

@@ -113,3 +113,43 @@ WHERE f.order_no IS DISTINCT FROM t.order_no
    OR f.order_no_json IS DISTINCT FROM to_jsonb(t.order_no)
    OR f.gross IS DISTINCT FROM t.total_gross_value;
 RESET makini_fdw.fast_json;
+
+-- fractions past the sixth digit round exactly as ::timestamptz rounds the
+-- same text, ties included (the ground truth is that text, read by COPY)
+CREATE FOREIGN TABLE po_ties (
+  key text,
+  order_date timestamptz, order_raw text OPTIONS (field 'orderDate'),
+  created_at timestamptz, created_raw text OPTIONS (field 'createdAt'),
+  due_at timestamptz, due_raw text OPTIONS (field 'dueAt'),
+  approved_at timestamptz, approved_raw text OPTIONS (field 'approvedAt'))
+  SERVER plant_a OPTIONS (resource 'purchase-orders');
+CREATE TEMP VIEW tie_values AS
+  SELECT key, v.*
+  FROM po_ties, LATERAL (VALUES (order_date, order_raw), (created_at, created_raw),
+                                (due_at, due_raw), (approved_at, approved_raw)) v(typed, raw)
+  WHERE raw ~ '\.\d{7,}';
+SELECT count(*) FILTER (WHERE raw ~ '\.\d{6}5(Z|[+-]|$)') >= 4 AS has_ties,
+       count(*) FILTER (WHERE typed IS DISTINCT FROM raw::timestamptz) AS wrong_rounding
+FROM tie_values;
+SELECT count(*) AS wrong FROM po_ties f JOIN truth_po t USING (key)
+WHERE (f.order_date, f.created_at, f.due_at, f.approved_at)
+      IS DISTINCT FROM (t.order_date, t.created_at, t.due_at, t.approved_at);
+
+-- every string type keeps "" as text does; other types read it as NULL
+CREATE FOREIGN TABLE po_strings (
+  key text,
+  raw text OPTIONS (field 'orderDate'),
+  vc varchar(40) OPTIONS (field 'orderDate'),
+  bp char(40) OPTIONS (field 'orderDate'),
+  nm name OPTIONS (field 'orderDate'),
+  ts timestamptz OPTIONS (field 'orderDate'))
+  SERVER plant_a OPTIONS (resource 'purchase-orders');
+SELECT count(*) > 0 AS some,
+       count(*) FILTER (WHERE vc IS DISTINCT FROM '' OR bp IS DISTINCT FROM ''
+                          OR nm IS DISTINCT FROM '') AS not_kept,
+       count(*) FILTER (WHERE ts IS NOT NULL) AS not_null
+FROM po_strings WHERE raw = '';
+SELECT count(*) AS wrong FROM po_strings
+WHERE raw IS NOT NULL
+  AND (vc IS DISTINCT FROM raw::varchar(40) OR bp IS DISTINCT FROM raw::char(40)
+       OR nm IS DISTINCT FROM raw::name);
