@@ -12,6 +12,8 @@ the request log and the ground truth of the foreign tables:
     /_sim/fault?kind=K&...           add a fault rule (see FAULT_KINDS)
     /_sim/faults                     the active fault rules (JSON)
     /_sim/latency?conn=NAME&ms=N     set a connection's latency
+    /_sim/behave?KNOB=V[&...][&conn=NAME]  switch a behaviour the contract
+                                     leaves open (no conn: every connection)
     /_sim/requests[?since=SEQ]       the request log (CSV)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
@@ -26,6 +28,17 @@ count=N (default 1; -1 = forever), kind=K and K's parameters:
     truncate   reset   slow&delay_ms=N   stall&delay_ms=N   deprecate
     next_loop   cross_origin_next   empty_next   short
     bad_value&field=F&value=V[&json=1]    (F may be dotted: lineItems.0.lineNo)
+
+Behaviour knobs (CONTRACT.md leaves a choice; defaults first; /_sim/reset
+restores the defaults on every connection):
+
+    nulls_asc=last|first     where sort[F]=0 puts records without a value for
+                             F (missing, null or ""); per sort key
+    nulls_desc=last|first    the same for sort[F]=1
+    meta_total=present|absent|null
+                             absent: meta has no total and no last_page and
+                             links.last is null (a system that cannot count);
+                             null: both are JSON null
 
 Every rule matching a request fires, in the order added, each using up one
 count; a rule that replaces the reply (status, html, empty, notjson,
@@ -63,6 +76,10 @@ from simdata import (DATETIME_FIELDS, RESOURCES, TABLES, JsonStyle,  # noqa: E40
 SUNSET = "Sat, 01 May 2027 00:00:00 GMT"
 SERVED_VERSIONS = {"v1": False, "v0": True}     # version -> deprecated
 MAX_PER_PAGE, DEFAULT_PER_PAGE = 500, 100
+# the behaviour knobs and their values (the first is the default)
+BEHAVIOURS = {"nulls_asc": ("last", "first"), "nulls_desc": ("last", "first"),
+              "meta_total": ("present", "absent", "null")}
+BEHAVIOUR_DEFAULTS = {knob: values[0] for knob, values in BEHAVIOURS.items()}
 CACHE_LIMIT = 1 << 30                           # bytes of cached bodies
 
 # ---------------------------------------------------------------------------
@@ -235,9 +252,11 @@ class Resource:
             return {i for i, v in enumerate(col) if v is not None and needle in v}
         return {i for i, v in enumerate(col) if v is not None and v.startswith(needle)}
 
-    def select(self, query):
-        """Indices of the matching records, in the requested order."""
-        key = (tuple(query.filters.values()), query.match_any, tuple(query.sorts.items()))
+    def select(self, query, nulls_first=(False, False)):
+        """Indices of the matching records, in the requested order; records
+        without a value for a sort key go first where nulls_first[desc]."""
+        key = (tuple(query.filters.values()), query.match_any, tuple(query.sorts.items()),
+               nulls_first)
         found = self._selections.get(key)
         if found is not None:
             return found
@@ -251,7 +270,8 @@ class Resource:
             col = self.column(field, "instant" if field in DATETIME_FIELDS else "text")
             present = [i for i in idx if col[i] is not None]
             present.sort(key=col.__getitem__, reverse=descending)
-            idx = present + [i for i in idx if col[i] is None]    # nulls last
+            absent = [i for i in idx if col[i] is None]
+            idx = absent + present if nulls_first[descending] else present + absent
         with self._lock:
             if len(self._selections) > 64:
                 self._selections.clear()
@@ -338,7 +358,7 @@ class Body:
 class Paging:
     """links and meta of one page; builds links on any origin."""
 
-    def __init__(self, ex, total, page, per_page, served):
+    def __init__(self, ex, total, page, per_page, served, meta_total="present"):
         self.ex, self.page, self.per_page = ex, page, per_page
         last = max(1, -(-total // per_page))
         first = (page - 1) * per_page + 1
@@ -350,6 +370,13 @@ class Paging:
                      "to": first + served - 1 if served else None,
                      "last_page": last, "per_page": per_page,
                      "path": f"http://{ex.origin}{ex.path}", "total": total}
+        if meta_total != "present":     # a system that cannot count
+            self.links["last"] = None
+            for field in ("last_page", "total"):
+                if meta_total == "absent":
+                    del self.meta[field]
+                else:
+                    self.meta[field] = None
 
     def link(self, page, origin=None):
         """This request's URL with page=N, other parameters as sent."""
@@ -619,6 +646,7 @@ class Simulator:
         self.lock = threading.Lock()
         self.faults, self.log, self.seq = [], [], 0
         self.cache, self.cache_bytes, self.truth = {}, 0, {}
+        self.behaviour = {name: dict(BEHAVIOUR_DEFAULTS) for name in self.conns}
 
     def prewarm(self):
         """Encode every record now instead of on first use."""
@@ -711,10 +739,13 @@ class Simulator:
 
     def _list(self, ex, resource):
         query = ListQuery(ex.params, resource.fields)
-        idx = resource.select(query)
+        behaviour = self.behaviour[ex.conn.name]
+        idx = resource.select(query, (behaviour["nulls_asc"] == "first",
+                                      behaviour["nulls_desc"] == "first"))
         start = (query.page - 1) * query.per_page
         chosen = idx[start:start + query.per_page]
-        paging = Paging(ex, len(idx), query.page, query.per_page, len(chosen))
+        paging = Paging(ex, len(idx), query.page, query.per_page, len(chosen),
+                        behaviour["meta_total"])
         return Body(resource.style, [resource.records[i] for i in chosen],
                     [resource.encoded(i) for i in chosen], paging)
 
@@ -771,6 +802,29 @@ class Simulator:
             self.log.clear()
             for conn in self.conns.values():
                 conn.latency_ms = conn.spec["latency_ms"]
+            self._set_behaviour(self.conns, BEHAVIOUR_DEFAULTS)
+        return text_reply("ok\n")
+
+    def _set_behaviour(self, names, knobs):
+        """Apply knob values to connections; cached replies are stale then
+        (caller holds the lock)."""
+        for name in names:
+            self.behaviour[name].update(knobs)
+        self.cache.clear()
+        self.cache_bytes = 0
+
+    def _admin_behave(self, params):
+        conn = params.pop("conn", None)
+        if conn is not None and conn not in self.conns:
+            raise AdminError("conn must name a connection")
+        if not params:
+            raise AdminError(f"name a knob: {', '.join(BEHAVIOURS)}")
+        for knob, value in params.items():
+            if knob not in BEHAVIOURS or value not in BEHAVIOURS[knob]:
+                raise AdminError(f"unknown knob or value {knob}={value}; knobs: " + "; ".join(
+                    f"{k}={'|'.join(v)}" for k, v in BEHAVIOURS.items()))
+        with self.lock:
+            self._set_behaviour([conn] if conn else self.conns, params)
         return text_reply("ok\n")
 
     def _admin_fault(self, params):
