@@ -184,6 +184,38 @@ SELECT sim('reset');
 SELECT * FROM so_analyze($$SELECT key FROM erp.purchase_orders ORDER BY order_date DESC LIMIT 5$$);
 SELECT count(*) AS requests_logged FROM so_log;
 
+-- an expand table sorted by a parent date-time: the phases work on records,
+-- the NULL test on the rows' parent column
+CREATE FOREIGN TABLE so_lines (order_no text OPTIONS (field 'parent.orderNo'),
+  approved timestamptz OPTIONS (field 'parent.approvedAt'), line_no integer)
+  SERVER plant_a OPTIONS (resource 'purchase-orders', expand 'lineItems');
+CREATE TABLE so_lines_truth AS
+  SELECT po.approved_at AS approved, l.order_no, l.line_no
+  FROM truth_lines l JOIN truth_po po ON po.key = l.order_key;
+SELECT count(approved) + 10 AS valued_lines FROM so_lines_truth \gset
+CREATE FUNCTION so_lines_check(q text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  got timestamptz[];
+  got_rows text[];
+  want timestamptz[];
+BEGIN
+  EXECUTE format('SELECT array_agg(approved), array_agg(row(approved, order_no, line_no)::text) FROM (%s) s',
+                 replace(q, '{t}', 'so_lines')) INTO got, got_rows;
+  EXECUTE format('SELECT array_agg(approved) FROM (%s) s', replace(q, '{t}', 'so_lines_truth')) INTO want;
+  RETURN got IS NOT DISTINCT FROM want AND NOT EXISTS (
+    SELECT FROM unnest(got_rows) g(r)
+    WHERE r NOT IN (SELECT row(approved, order_no, line_no)::text FROM so_lines_truth));
+END $$;
+SET enable_sort = off;
+SET jit = off;
+SELECT sim('behave?nulls_asc=first&nulls_desc=first');
+SELECT o AS direction, l = 7 AS limit_7, so_pushed(replace(format('SELECT approved, order_no, line_no FROM {t} ORDER BY approved%s LIMIT %s', o, l), '{t}', 'so_lines')) AS pushed,
+       so_lines_check(format('SELECT approved, order_no, line_no FROM {t} ORDER BY approved%s LIMIT %s', o, l)) AS exact
+FROM unnest(ARRAY['', ' DESC']) o, unnest(ARRAY[7, :valued_lines]) l ORDER BY 1, 2 DESC;
+SELECT sim('reset');
+RESET enable_sort;
+RESET jit;
+
 -- rescans (a LATERAL join: one sorted scan per outer row) restart the phases
 SET enable_sort = off;
 SET jit = off;
@@ -201,7 +233,8 @@ SELECT sim('reset');
 RESET enable_sort;
 RESET jit;
 
-DROP TABLE so_queries, so_outer;
+DROP TABLE so_queries, so_outer, so_lines_truth;
+DROP FOREIGN TABLE so_lines;
 DROP VIEW so_log;
 DROP FOREIGN TABLE so_raw;
 RESET TimeZone;
