@@ -342,47 +342,37 @@ em_expr_for_rel(EquivalenceClass *ec, RelOptInfo *rel)
 }
 
 /*
- * The API sorts like PostgreSQL only for instants (timestamptz columns),
- * and puts NULLs last in both directions: a NULLS FIRST key (DESC by
- * default) is pushed only where no NULL can reach the result, i.e. the
- * field carries a pushed date-time condition (strict, and rechecked
- * locally; a text column of the field may hold "" where this one is NULL).
- * Returns the sort fields of the query's ORDER BY, or NIL when it cannot be
- * pushed.
+ * The sort the API can do for the query's ORDER BY: its first key, when it
+ * is a timestamptz column of a date-time field (the API then orders like
+ * PostgreSQL: instants).  Where the API puts records without a value is
+ * unspecified (CONTRACT.md §3), so the scan reads them apart (scan.c); the
+ * query's NULLS FIRST/LAST only says when.  Later keys are left to an
+ * incremental sort above the scan: ties of the first key and NULLs of the
+ * later ones are then PostgreSQL's business.  NIL when nothing is pushed.
  */
 static List *
 pushable_sorts(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 {
-	List	   *sorts = NIL;
-	ListCell   *lc;
+	PathKey    *pk;
+	Expr	   *em_expr;
+	char	   *field;
+	MakiniSort *s;
 
-	foreach(lc, root->query_pathkeys)
-	{
-		PathKey    *pk = (PathKey *) lfirst(lc);
-		Expr	   *em_expr = em_expr_for_rel(pk->pk_eclass, baserel);
-		char	   *field;
-		MakiniSort *s;
-		ListCell   *lc2;
-		bool		nonnull = false;
-
-		if (em_expr == NULL || pk->pk_strategy == 0 ||
-			(field = makini_sortable_field(baserel, info->topts, em_expr)) == NULL)
-			return NIL;
-		foreach(lc2, info->conds)
-		{
-			MakiniCond *c = (MakiniCond *) lfirst(lc2);
-
-			/* a date-time condition: on a timestamptz column of the field */
-			nonnull |= (c->form != MAKINI_FORM_TEXT && strcmp(c->field, field) == 0);
-		}
-		if (pk->pk_nulls_first && !nonnull)
-			return NIL;
-		s = palloc0(sizeof(MakiniSort));
-		s->field = field;
-		s->descending = (pk->pk_strategy == BTGreaterStrategyNumber);
-		sorts = lappend(sorts, s);
-	}
-	return sorts;
+	if (root->query_pathkeys == NIL)
+		return NIL;
+	pk = linitial_node(PathKey, root->query_pathkeys);
+	em_expr = em_expr_for_rel(pk->pk_eclass, baserel);
+	if (em_expr == NULL || pk->pk_strategy == 0 ||
+		(field = makini_sortable_field(baserel, info->topts, em_expr)) == NULL)
+		return NIL;
+	while (IsA(em_expr, RelabelType))
+		em_expr = ((RelabelType *) em_expr)->arg;
+	s = palloc0(sizeof(MakiniSort));
+	s->field = field;
+	s->descending = (pk->pk_strategy == BTGreaterStrategyNumber);
+	s->nulls_first = pk->pk_nulls_first;
+	s->attnum = castNode(Var, em_expr)->varattno;
+	return list_make1(s);
 }
 
 /* Member callback: is em a pushable column of the table? */
@@ -482,6 +472,28 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *i
 }
 
 /*
+ * What a sorted scan costs on top of a plain one: unless a condition on the
+ * sort field keeps every record without a value out, scan.c reads those
+ * records with a second, unsorted pass over the records the conditions let
+ * through.  A LIMIT rarely needs it; a whole sorted table is cheaper sorted
+ * here.
+ */
+static Cost
+nulls_pass_cost(MakiniRelInfo *info, List *conds, List *sorts)
+{
+	const char *field = ((MakiniSort *) linitial(sorts))->field;
+	ListCell   *lc;
+	Cost		startup,
+				total;
+
+	foreach(lc, conds)
+		if (strcmp(((MakiniCond *) lfirst(lc))->field, field) == 0)
+			return 0;
+	scan_cost(info, info->records, 1, 0, &startup, &total);
+	return total;
+}
+
+/*
  * GetForeignPaths: the plain scan, a sorted one, parameterized ones.  Paths
  * of a table referenced laterally are parameterized by what it references.
  */
@@ -507,7 +519,8 @@ makiniGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid
 	if (sorts != NIL)
 		add_path(baserel, (Path *)
 				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-										 startup, total, root->query_pathkeys,
+										 startup, total + nulls_pass_cost(info, conds, sorts),
+										 list_make1(linitial(root->query_pathkeys)),
 										 baserel->lateral_relids, NULL,
 										 list_make1(sorts)));
 	add_parameterized_paths(root, baserel, info);
@@ -524,8 +537,10 @@ sorts_to_private(List *sorts)
 	{
 		MakiniSort *s = (MakiniSort *) lfirst(lc);
 
-		result = lappend(result, list_make2(makeString(s->field),
-											makeBoolean(s->descending)));
+		result = lappend(result, list_make4(makeString(s->field),
+											makeBoolean(s->descending),
+											makeBoolean(s->nulls_first),
+											makeInteger(s->attnum)));
 	}
 	return result;
 }
@@ -563,6 +578,7 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	bool		all_exact = true;
 	int64		limit;
 	int			per_page = info->per_page;
+	Bitmapset  *used;
 
 	/* every pushed condition also stays a local qual: results stay exact */
 	foreach(lc, scan_clauses)
@@ -588,8 +604,13 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	if (limit > 0 && limit < per_page)
 		per_page = (int) limit;
 
+	/* the sorted column tells the scan which records lack the value */
+	used = bms_copy(info->attrs_used);
+	foreach(lc, sorts)
+		used = bms_add_member(used, ((MakiniSort *) lfirst(lc))->attnum -
+							  FirstLowInvalidHeapAttributeNumber);
 	x = -1;
-	while ((x = bms_next_member(info->attrs_used, x)) >= 0)
+	while ((x = bms_next_member(used, x)) >= 0)
 		attrs = lappend_int(attrs, x + FirstLowInvalidHeapAttributeNumber);
 
 	return make_foreignscan(tlist, extract_actual_clauses(scan_clauses, false),

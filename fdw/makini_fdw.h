@@ -290,6 +290,8 @@ typedef struct MakiniSort
 {
 	char	   *field;
 	bool		descending;
+	bool		nulls_first;	/* the query's NULL placement (not the API's) */
+	AttrNumber	attnum;			/* the sorted column */
 } MakiniSort;
 
 extern char *makini_build_path(const char *resource, const char *item_key,
@@ -358,7 +360,8 @@ extern bool makini_cond_filters(const MakiniCond *c, Datum value, Oid type,
 enum FdwScanPrivateIndex
 {
 	FdwScanPrivateConds,		/* serialized MakiniCond list */
-	FdwScanPrivateSorts,		/* list of (field, descending) */
+	FdwScanPrivateSorts,		/* list of (field, descending, nulls_first,
+								 * attnum) */
 	FdwScanPrivateAttrs,		/* attnums the query uses (0 = whole row) */
 	FdwScanPrivatePerPage,
 	FdwScanPrivateLimit			/* rows the query needs at most, or -1 */

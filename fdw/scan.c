@@ -5,8 +5,8 @@
  *		  async scans under an Append, ANALYZE's sample, EXPLAIN.
  *
  * A scan is a list of "variants" (one per value of a pushed IN list or
- * key list, else one), each a sequence of pages.  While the rows of one
- * page are returned, the next request (the next page, or the first page
+ * key list, else one), each a sequence of pages; a sorted scan's variants
+ * are its phases (phase_variants).  While the rows of one page are returned, the next request (the next page, or the first page
  * of the next variant) is already on the wire.  Two memory contexts hold
  * the current page and the request in flight; a third, reset per tuple,
  * holds converted values.
@@ -80,7 +80,17 @@ typedef struct MakiniVariant
 {
 	List	   *filters;		/* MakiniFilter */
 	char	   *item_key;		/* item request, or NULL */
+	List	   *sorts;			/* MakiniSort sent */
+	int			per_page;		/* 0: the scan's */
+	bool		nulls_only;		/* returns only rows whose sorted column is
+								 * NULL (the others came sorted) */
+	bool		lazy;			/* started only once a row is wanted after
+								 * the variant before it ended */
 } MakiniVariant;
+
+/* the variants of a NULLS FIRST scan in two phases (phase_variants) */
+#define MAKINI_PHASE_NULLS		0
+#define MAKINI_PHASE_SORTED		1
 
 /* executor state of a foreign scan */
 typedef struct MakiniScanState
@@ -110,6 +120,15 @@ typedef struct MakiniScanState
 	int			row;
 	int			empty_pages;
 
+	/*
+	 * NULLS FIRST: the unsorted request for records without a value, sent
+	 * with per_page=1 next to the first sorted page; equal meta.totals
+	 * prove there is none (decide_nulls_first)
+	 */
+	MakiniRequest *probe_req;	/* in flight, or NULL */
+	char	   *probe_path;
+	AttrNumber	sort_attnum;	/* of nulls_only variants */
+
 	MakiniRequest *next_req;	/* in flight, or NULL */
 	int			next_variant;
 	int			next_pageno;
@@ -128,11 +147,14 @@ typedef struct MakiniScanState
 	/*
 	 * Records returned, by key (the parent's key for an expand table): a
 	 * record that moved between pages comes back on a later page, and is
-	 * skipped there.  Built when the scan reaches its second page.
+	 * skipped there.  Only returned rows count: a row a phase filters out
+	 * (NULLS pass) or a dropped page must not hide the record later.
 	 */
 	bool		dedupe;			/* this scan skips repeated records */
-	keyset_hash *seen;			/* NULL until the second page */
-	bool		skip_record;	/* the current record is a repeat */
+	keyset_hash *seen;			/* NULL until the first row is returned */
+	const char *decided_key;	/* key of the record last decided on this
+								 * page (an expand record spans rows) */
+	bool		skip_record;	/* that record is a repeat */
 	char	   *key_block;		/* where the next key copy goes */
 	Size		key_free;		/* bytes left there */
 
@@ -213,6 +235,8 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 
 		s->field = strVal(linitial((List *) lfirst(lc)));
 		s->descending = boolVal(lsecond((List *) lfirst(lc)));
+		s->nulls_first = boolVal(lthird((List *) lfirst(lc)));
+		s->attnum = intVal(lfourth((List *) lfirst(lc)));
 		st->sorts = lappend(st->sorts, s);
 	}
 	foreach(lc, (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAttrs))
@@ -356,12 +380,88 @@ build_variants(ForeignScanState *node, MakiniScanState *st)
 	return variants;
 }
 
+/* Does one of filters name field?  (Then it excludes records without one.) */
+static bool
+filters_name_field(List *filters, const char *field)
+{
+	ListCell   *lc;
+
+	foreach(lc, filters)
+		if (strcmp(((MakiniFilter *) lfirst(lc))->field, field) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * filters, plus one that only records with a value for the sort field
+ * match (CONTRACT.md §3: a record without one never matches a filter on
+ * it) unless one of them already names the field.  The API writes instants
+ * with four-digit years: every value is from year 1 on.
+ */
+static List *
+valued_filters(List *filters, MakiniSort *sort)
+{
+	MakiniFilter *f;
+
+	if (filters_name_field(filters, sort->field))
+		return filters;
+	f = palloc0(sizeof(MakiniFilter));
+	f->field = sort->field;
+	f->op = makini_op_name(MAKINI_OP_GTEQ);
+	f->value = "0001-01-01T00:00:00Z";
+	return lappend(list_copy(filters), f);
+}
+
+/*
+ * The phases of a sorted scan.  Where the API puts records without a value
+ * for the sort field is unspecified (CONTRACT.md §3), so they are never
+ * read from the sorted request: (a) the records with a value, sorted (a
+ * filter keeps the others out), and (b) the records without one, from the
+ * same request unsorted and without that filter, of which only the rows
+ * whose sorted column is NULL are returned.  NULLS LAST: (a), then (b) if
+ * rows are still wanted.  NULLS FIRST: (b), then (a); (b) is skipped when
+ * its meta.total equals that of (a) (decide_nulls_first).  When a pushed
+ * condition already filters on the field, no record lacks it: (a) alone.
+ * Other variants (no sort, a key lookup) get the scan's sort and page size.
+ */
+static List *
+phase_variants(MakiniScanState *st, List *variants)
+{
+	MakiniSort *sort;
+	MakiniVariant *a,
+			   *b;
+
+	if (list_length(variants) != 1 || st->sorts == NIL ||
+		((MakiniVariant *) linitial(variants))->item_key != NULL)
+		return variants;
+	sort = linitial(st->sorts);
+	a = linitial(variants);
+	a->sorts = st->sorts;
+	if (filters_name_field(a->filters, sort->field))
+		return variants;
+	b = palloc0(sizeof(MakiniVariant));
+	b->filters = a->filters;
+	b->per_page = st->topts->server.page_size;	/* reads through, not to a LIMIT */
+	b->nulls_only = true;
+	a->filters = valued_filters(a->filters, sort);
+	st->sort_attnum = sort->attnum;
+	if (!sort->nulls_first)
+	{
+		b->lazy = true;
+		return list_make2(a, b);
+	}
+	st->probe_path = makini_build_path(st->topts->resource, NULL, b->filters,
+									   NIL, 1, 1, false);
+	return list_make2(b, a);	/* MAKINI_PHASE_NULLS, MAKINI_PHASE_SORTED */
+}
+
 /* The path of the request for page pageno of variant v. */
 static char *
 variant_path(MakiniScanState *st, MakiniVariant *v, int pageno)
 {
 	return makini_build_path(st->topts->resource, v->item_key, v->filters,
-							 st->sorts, st->per_page, pageno, false);
+							 v->sorts, v->per_page > 0 ? v->per_page : st->per_page,
+							 pageno, false);
 }
 
 /* Drops the speculative request, if any (it was not needed after all). */
@@ -373,6 +473,16 @@ cancel_speculation(MakiniScanState *st)
 	makini_request_cancel(st->spec_req);
 	st->spec_req = NULL;
 	MemoryContextReset(st->spec_cxt);
+}
+
+/* Drops the NULLS FIRST probe, if in flight (rescan, end). */
+static void
+cancel_probe(MakiniScanState *st)
+{
+	if (st->probe_req == NULL)
+		return;
+	makini_request_cancel(st->probe_req);
+	st->probe_req = NULL;
 }
 
 /*
@@ -468,15 +578,23 @@ has_following_page(MakiniScanState *st)
 	return true;
 }
 
-/* Starts the request after the current page: next page, or next variant. */
+/*
+ * Starts the request after the current page: next page, or next variant --
+ * a lazy one only when wanted (a row is asked for after this page's).
+ */
 static void
-prefetch(MakiniScanState *st)
+prefetch(MakiniScanState *st, bool wanted)
 {
-	st->followed = true;
 	if (has_following_page(st))
 		start_request(st, st->cur_variant, st->cur_pageno + 1);
 	else if (st->cur_variant + 1 < list_length(st->variants))
+	{
+		if (!wanted && ((MakiniVariant *) list_nth(st->variants,
+												   st->cur_variant + 1))->lazy)
+			return;				/* advance_page starts it if rows are wanted */
 		start_request(st, st->cur_variant + 1, 1);
+	}
+	st->followed = true;
 }
 
 /*
@@ -568,44 +686,70 @@ remember_key(MakiniScanState *st, const char *key)
 }
 
 /*
- * The scan goes on past its first page: from now on it remembers the
- * records it returned, starting with those of the first page.  A scan of
- * one page never pays for the set.  Sized for meta.total when the API
- * sends it (up to a million: no growing on the way), else for four pages.
- */
-static void
-start_key_set(MakiniScanState *st)
-{
-	char	  **keys = page_record_keys(st);
-	int64		size = Max(st->page->nrecords * 4, 256);
-
-	if (st->page->total > size)
-		size = Min(st->page->total, 1024 * 1024);
-	st->seen = keyset_create(st->scan_cxt, (uint32) size, NULL);
-	st->key_free = 0;
-	for (int r = 0; r < st->page->nrows; r++)
-		if (keys[r] != NULL && (r == 0 || keys[r] != keys[r - 1]))
-			remember_key(st, keys[r]);
-}
-
-/*
  * Is the current row's record one the scan returned already?  Page-based
  * paging repeats a record when records were inserted or moved before it
  * between two pages (CONTRACT §7).  The rows of one record (an expand
- * table's) share one key pointer and are decided at the first.
+ * table's) share one key pointer and are decided at the first.  The set is
+ * sized for meta.total when the API sends it (up to a million: no growing
+ * on the way), else for four pages.
  */
 static bool
 repeated_row(MakiniScanState *st)
 {
-	char	  **keys = page_record_keys(st);
-	const char *key = keys[st->row];
+	const char *key = page_record_keys(st)[st->row];
 
 	if (key == NULL)
 		return false;
-	if (st->row > 0 && keys[st->row - 1] == key)
+	if (key == st->decided_key)
 		return st->skip_record;
+	if (st->seen == NULL)
+	{
+		int64		size = Max(st->page->nrecords * 4, 256);
+
+		if (st->page->total > size)
+			size = Min(st->page->total, 1024 * 1024);
+		st->seen = keyset_create(st->scan_cxt, (uint32) size, NULL);
+		st->key_free = 0;
+	}
+	st->decided_key = key;
 	st->skip_record = remember_key(st, key);
 	return st->skip_record;
+}
+
+/*
+ * NULLS FIRST, the first sorted page has arrived: may it be returned now?
+ * Yes if the probe (the unsorted request for records without a value, one
+ * record a page) counts as many records as the sorted one: there are none
+ * without.  Else -- more, or a count missing -- the page is dropped and the
+ * records without a value are read first; the sorted pages follow from page
+ * 1 again.  Returns true when the page stands.
+ */
+static bool
+decide_nulls_first(MakiniScanState *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	MakiniResponse *resp;
+	MakiniReplyContext ctx;
+	int64		all = -1;
+
+	resp = makini_request_wait(st->probe_req,
+							   st->topts->server.skip_unreachable ?
+							   MAKINI_SKIP_UNREACHABLE : MAKINI_RAISE);
+	st->probe_req = NULL;
+	if (resp != NULL)
+	{
+		ctx.servername = st->topts->server.servername;
+		ctx.path = st->probe_path;
+		ctx.request_id = resp->request_id;
+		all = makini_parse_page(st->map, resp->body, resp->len, false, &ctx)->total;
+	}
+	MemoryContextSwitchTo(old);
+	if (all >= 0 && all == st->page->total)
+		return true;
+	st->row = st->page->nrows;
+	st->followed = true;
+	start_request(st, MAKINI_PHASE_NULLS, 1);
+	return false;
 }
 
 /*
@@ -623,11 +767,9 @@ advance_page(MakiniScanState *st)
 
 	/* the LIMIT held the next request back, but the query wants more rows */
 	if (st->next_req == NULL && st->page != NULL && !st->followed)
-		prefetch(st);
+		prefetch(st, true);
 	if (st->next_req == NULL)
 		return false;
-	if (st->dedupe && st->seen == NULL && st->page != NULL)
-		start_key_set(st);
 	item = ((MakiniVariant *) list_nth(st->variants,
 									   st->next_variant))->item_key != NULL;
 	speculate(st);
@@ -645,6 +787,7 @@ advance_page(MakiniScanState *st)
 	st->cur_pageno = st->next_pageno;
 	st->page = NULL;
 	st->row = 0;
+	st->decided_key = NULL;
 	if (resp == NULL)
 	{
 		/* unreachable and on_unreachable 'skip': a WARNING was given */
@@ -666,8 +809,10 @@ advance_page(MakiniScanState *st)
 	if (st->page->nrows > 0)
 		st->had_rows = true;
 
+	if (st->probe_req != NULL && !decide_nulls_first(st))
+		return true;
 	if (st->limit < 0 || st->rows_returned + st->page->nrows < st->limit)
-		prefetch(st);
+		prefetch(st, false);
 	cancel_speculation(st);		/* not adopted: not needed */
 	return true;
 }
@@ -679,14 +824,38 @@ start_scan(ForeignScanState *node, MakiniScanState *st)
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
 
 	st->limit = st->plan_limit;
-	st->variants = build_variants(node, st);
+	st->probe_path = NULL;
+	st->variants = phase_variants(st, build_variants(node, st));
 	MemoryContextSwitchTo(old);
 	st->started = true;
 	st->finished = (st->variants == NIL);
 	st->empty_pages = 0;
 	st->speculate = (st->limit < 0);
-	if (!st->finished)
+	if (st->finished)
+		return;
+	if (st->probe_path == NULL)
+	{
 		start_request(st, 0, 1);
+		return;
+	}
+	/* NULLS FIRST: the first sorted page and the probe, at once */
+	start_request(st, MAKINI_PHASE_SORTED, 1);
+	old = MemoryContextSwitchTo(st->scan_cxt);
+	st->probe_req = makini_request_start(st->conn, st->probe_path, &st->stats);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Is the row just converted one to pass over?  In the phase of the records
+ * without a value for the sort field, the rows with one belong to the
+ * sorted phase.
+ */
+static bool
+phase_skips_row(MakiniScanState *st, TupleTableSlot *slot)
+{
+	MakiniVariant *v = list_nth(st->variants, st->cur_variant);
+
+	return v->nulls_only && !slot->tts_isnull[st->sort_attnum - 1];
 }
 
 /* IterateForeignScan: the next row, fetching pages as needed. */
@@ -696,6 +865,7 @@ makiniIterateForeignScan(ForeignScanState *node)
 	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	MemoryContext old;
+	bool		skip;
 
 	ExecClearTuple(slot);
 	if (!st->started)
@@ -716,20 +886,20 @@ makiniIterateForeignScan(ForeignScanState *node)
 				return slot;
 			}
 		}
-		if (st->seen == NULL || !repeated_row(st))
-			break;
+		MemoryContextReset(st->tuple_cxt);
+		old = MemoryContextSwitchTo(st->tuple_cxt);
+		makini_convert_row(st->map,
+						   &st->page->values[(Size) st->row * st->page->ncols],
+						   st->page->row_parent_keys[st->row],
+						   st->page->row_keys[st->row],
+						   slot->tts_values, slot->tts_isnull, &st->page_ctx);
+		MemoryContextSwitchTo(old);
+		skip = phase_skips_row(st, slot) || (st->dedupe && repeated_row(st));
 		st->row++;
+		if (!skip)
+			break;
+		CHECK_FOR_INTERRUPTS();
 	}
-
-	MemoryContextReset(st->tuple_cxt);
-	old = MemoryContextSwitchTo(st->tuple_cxt);
-	makini_convert_row(st->map,
-					   &st->page->values[(Size) st->row * st->page->ncols],
-					   st->page->row_parent_keys[st->row],
-					   st->page->row_keys[st->row],
-					   slot->tts_values, slot->tts_isnull, &st->page_ctx);
-	MemoryContextSwitchTo(old);
-	st->row++;
 	st->rows_returned++;
 	if (st->next_req != NULL && st->row % MAKINI_POLL_EVERY == 0)
 		makini_request_poll(st->next_req);
@@ -741,6 +911,7 @@ static void
 reset_scan(MakiniScanState *st)
 {
 	cancel_speculation(st);
+	cancel_probe(st);
 	if (st->next_req != NULL)
 		makini_request_cancel(st->next_req);
 	st->next_req = NULL;
@@ -750,6 +921,7 @@ reset_scan(MakiniScanState *st)
 	st->finished = false;
 	st->rows_returned = 0;
 	st->seen = NULL;			/* in scan_cxt, reset below */
+	st->decided_key = NULL;
 	st->key_free = 0;
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->next_cxt);
@@ -777,6 +949,7 @@ makiniEndForeignScan(ForeignScanState *node)
 	if (st != NULL)
 	{
 		cancel_speculation(st);
+		cancel_probe(st);
 		close_wait_fds(st);
 	}
 }
@@ -1092,10 +1265,13 @@ explain_filters(MakiniCond *c, Expr *expr, List *dpcontext, int *requests)
 
 /*
  * The request EXPLAIN VERBOSE shows: the values of constants, expressions
- * else; and how many requests an IN list or key list makes.
+ * else; and how many requests an IN list or key list makes.  A sorted scan
+ * in two phases (phase_variants) shows the sorted request, and in *nulls
+ * the one for records without a value, and when it runs.
  */
 static char *
-explain_request(ForeignScanState *node, MakiniScanState *st, ExplainState *es)
+explain_request(ForeignScanState *node, MakiniScanState *st, ExplainState *es,
+				char **nulls)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	List	   *filters = NIL;
@@ -1122,8 +1298,24 @@ explain_request(ForeignScanState *node, MakiniScanState *st, ExplainState *es)
 		else
 			filters = list_concat(filters, f);
 	}
+	*nulls = NULL;
 	if (requests == 0)
 		return pstrdup("none (the IN list has no value)");
+	if (st->sorts != NIL && item_key == NULL &&
+		!filters_name_field(filters, ((MakiniSort *) linitial(st->sorts))->field))
+	{
+		MakiniSort *sort = linitial(st->sorts);
+
+		*nulls = psprintf("GET %s (rows without %s, %s)",
+						  makini_build_path(st->topts->resource, NULL, filters,
+											NIL, st->topts->server.page_size,
+											1, true),
+						  sort->field,
+						  sort->nulls_first ?
+						  "first, unless its meta.total with per_page=1 equals the sorted request's" :
+						  "after the sorted rows, if more are wanted");
+		filters = valued_filters(filters, sort);
+	}
 	path = makini_build_path(st->topts->resource, item_key, filters, st->sorts,
 							 st->per_page, 1, true);
 	if (per_value != NULL)
@@ -1138,7 +1330,13 @@ makiniExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
 
 	if (es->verbose)
-		ExplainPropertyText("Makini request", explain_request(node, st, es), es);
+	{
+		char	   *nulls;
+
+		ExplainPropertyText("Makini request", explain_request(node, st, es, &nulls), es);
+		if (nulls != NULL)
+			ExplainPropertyText("Makini request for NULLs", nulls, es);
+	}
 	if (es->analyze)
 	{
 		ExplainPropertyInteger("Makini HTTP requests", NULL, st->stats.requests, es);

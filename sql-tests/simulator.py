@@ -72,6 +72,11 @@ Behaviour knobs (/_sim/behave; defaults in brackets):
     max_concurrent=N [8]      a connection serves N requests at once; more
                               get 429 RATE_LIMIT_EXCEEDED, Retry-After: 1
                               (§3); 0 = no limit
+    nulls_asc=last|first [last]
+                              where sort[F]=0 puts records without a value
+                              for F (missing, null or ""), per sort key (§3:
+                              unspecified, may differ per connection)
+    nulls_desc=last|first [last]  the same for sort[F]=1
 
 /_sim/mutate?conn=NAME&op=OP[&key=K][&line=L][&like=K][&before=K][&at=TS]
 [&f.FIELD=VALUE...][&null=F1,F2][&drop=F1,F2] changes one purchase order the
@@ -138,7 +143,7 @@ CACHE_LIMIT = 1 << 30                           # bytes of cached bodies
 BEHAVIOUR_DEFAULTS = {
     "max_per_page": MAX_PER_PAGE, "meta_per_page": "capped", "empty_pages": 0,
     "meta": "full", "mutate_after_page": 0, "mutate_op": "insert",
-    "max_concurrent": 8,
+    "max_concurrent": 8, "nulls_asc": "last", "nulls_desc": "last",
 }
 
 
@@ -168,6 +173,8 @@ BEHAVIOUR_PARSERS = {
     "mutate_after_page": _knob_int(0, 100000),
     "mutate_op": _knob_choice("insert", "delete", "update"),
     "max_concurrent": _knob_int(0, 1000),
+    "nulls_asc": _knob_choice("last", "first"),
+    "nulls_desc": _knob_choice("last", "first"),
 }
 
 # ---------------------------------------------------------------------------
@@ -340,9 +347,11 @@ class Resource:
             return {i for i, v in enumerate(col) if v is not None and needle in v}
         return {i for i, v in enumerate(col) if v is not None and v.startswith(needle)}
 
-    def select(self, query):
-        """Indices of the matching records, in the requested order."""
-        key = (tuple(query.filters.values()), query.match_any, tuple(query.sorts.items()))
+    def select(self, query, nulls_first=(False, False)):
+        """Indices of the matching records, in the requested order; records
+        without a value for a sort key go first where nulls_first[desc]."""
+        key = (tuple(query.filters.values()), query.match_any, tuple(query.sorts.items()),
+               nulls_first)
         found = self._selections.get(key)
         if found is not None:
             return found
@@ -356,7 +365,8 @@ class Resource:
             col = self.column(field, "instant" if field in DATETIME_FIELDS else "text")
             present = [i for i in idx if col[i] is not None]
             present.sort(key=col.__getitem__, reverse=descending)
-            idx = present + [i for i in idx if col[i] is None]    # nulls last
+            absent = [i for i in idx if col[i] is None]
+            idx = absent + present if nulls_first[descending] else present + absent
         with self._lock:
             if len(self._selections) > 64:
                 self._selections.clear()
@@ -1095,7 +1105,8 @@ class Simulator:
         empty_pages, N empty pages before each page of records."""
         query = ListQuery(ex.params, resource.fields)
         knobs = ex.conn.behaviour
-        idx = resource.select(query)
+        idx = resource.select(query, (knobs["nulls_asc"] == "first",
+                                      knobs["nulls_desc"] == "first"))
         per_page = min(query.per_page, knobs["max_per_page"])
         every = knobs["empty_pages"] + 1
         last = max(1, -(-len(idx) // per_page)) * every

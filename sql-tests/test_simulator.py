@@ -302,6 +302,35 @@ class SimulatorTest(unittest.TestCase):
                          sorted(sorted(((r["vendorKey"], r["orderNo"]) for r in data),
                                        key=lambda t: t[1], reverse=True), key=lambda t: t[0]))
 
+    def test_behave_nulls_first_per_direction_and_connection(self):
+        data = self.records()
+        nulls = [r["key"] for r in data if text(r.get("approvedAt")) is None]
+        self.assertEqual(self.admin("behave?nulls_asc=first&conn=plant_a"), "ok\n")
+        self.assertEqual(self.admin("behave?nulls_desc=first&conn=plant_b"), "ok\n")
+        for direction, first in ((0, True), (1, False)):
+            got, _ = self.all_pages(f"{POS}?per_page=500&sort[approvedAt]={direction}")
+            keys = [r["key"] for r in got]
+            head = keys[:len(nulls)] if first else keys[len(keys) - len(nulls):]
+            self.assertEqual(head, nulls)
+            present = [instant(text(r.get("approvedAt"))) for r in got
+                       if text(r.get("approvedAt")) is not None]
+            self.assertEqual(present, sorted(present, reverse=bool(direction)))
+        b_nulls = [r["key"] for r in self.records("plant_b")
+                   if text(r.get("approvedAt")) is None]
+        got, _ = self.all_pages(f"{POS}?per_page=500&sort[approvedAt]=1", "tok_plant_b")
+        self.assertEqual([r["key"] for r in got][:len(b_nulls)], b_nulls)
+        got, _ = self.all_pages(f"{POS}?per_page=500&sort[approvedAt]=0", "tok_plant_b")
+        self.assertEqual([r["key"] for r in got][-len(b_nulls):], b_nulls)
+        # a filter still never matches a record without a value
+        body, _ = self.get(f"{POS}?per_page=500&sort[approvedAt]=0"
+                           "&filter[approvedAt:gteq]=0001-01-01T00:00:00Z")
+        self.assertEqual(body["meta"]["total"], len(data) - len(nulls))
+        self.assertEqual(self.admin("reset"), "ok\n")
+        got, _ = self.all_pages(f"{POS}?per_page=500&sort[approvedAt]=0")
+        self.assertEqual([r["key"] for r in got][-len(nulls):], nulls)
+        for bad in ("nulls_asc=middle", "nulls=first", "nulls_asc=first&conn=nope", ""):
+            self.assertTrue(self.admin("behave?" + bad).startswith("error: "), bad)
+
     def test_percent_encoded_brackets(self):
         order = self.records()[50]
         plain = self.keys(f"{POS}?filter[orderNo]={order['orderNo']}&sort[orderDate]=1")

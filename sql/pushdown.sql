@@ -197,9 +197,9 @@ FROM pd_log;
 
 --
 -- ORDER BY and LIMIT: sort[F] on date-time columns; per_page shrinks to
--- the limit and no page past it is fetched.  The API puts NULLs last in
--- both directions: DESC (NULLS FIRST) is sorted here unless a pushed
--- condition keeps NULLs out.
+-- the limit and no page past it is fetched.  Where the API puts records
+-- without a value is unspecified: the sorted request filters them out, and
+-- another request reads them (sorting.sql tests every placement).
 --
 SELECT * FROM pd_explain($$SELECT key FROM erp.purchase_orders ORDER BY order_date LIMIT 5$$);
 SELECT sim('reset');
