@@ -75,6 +75,7 @@ extern char *makini_camel_case(const char *name);
 extern const char *makini_get_token(UserMapping *um, const char *servername);
 extern char *makini_allowed_hosts;
 extern void makini_check_host_allowed(const MakiniServerOptions *opts);
+extern bool makini_host_allowed(const MakiniServerOptions *opts);
 
 /* ------------------------------------------------------------------------
  * http.c: libcurl transfers — a connection cache per user mapping, one

@@ -518,14 +518,23 @@ host_listed(const char *host, const char *list)
 }
 
 /*
- * Raises unless a server owned by owner may use host: superusers' servers
- * may use any host, other servers only those in makini_fdw.allowed_hosts.
- * servername is NULL while the server is being created.
+ * May a server owned by owner use host?  Superusers' servers may use any
+ * host, other servers only those in makini_fdw.allowed_hosts.
+ */
+static bool
+host_allowed(const char *host, Oid owner)
+{
+	return superuser_arg(owner) || host_listed(host, makini_allowed_hosts);
+}
+
+/*
+ * Raises unless a server owned by owner may use host.  servername is NULL
+ * while the server is being created.
  */
 static void
 check_host_allowed(const char *host, Oid owner, const char *servername)
 {
-	if (superuser_arg(owner) || host_listed(host, makini_allowed_hosts))
+	if (host_allowed(host, owner))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -545,6 +554,13 @@ void
 makini_check_host_allowed(const MakiniServerOptions *opts)
 {
 	check_host_allowed(opts->host, opts->owner, opts->servername);
+}
+
+/* The same rule as a test, for makini_connection_status (which never raises). */
+bool
+makini_host_allowed(const MakiniServerOptions *opts)
+{
+	return host_allowed(opts->host, opts->owner);
 }
 
 /*

@@ -219,7 +219,9 @@ describe_bad_reply(const MakiniResponse *resp)
 
 /*
  * Asks one server's connection about itself and adds its row to the
- * result; failures of the connection go into the row.
+ * result; failures of the connection go into the row, and so does a host
+ * the server may not use (nothing is sent then): one such server must not
+ * hide the others' rows from a dashboard.
  */
 static void
 add_status_row(ReturnSetInfo *rsinfo, ForeignServer *server, UserMapping *um)
@@ -238,12 +240,18 @@ add_status_row(ReturnSetInfo *rsinfo, ForeignServer *server, UserMapping *um)
 	nulls[COL_SERVER] = false;
 
 	makini_get_server_options(server, &opts);
-	resp = makini_http_get(makini_get_connection(&opts, um), STATUS_PATH,
-						   &stats, MAKINI_NO_RAISE);
-	if (!makini_response_ok(resp))
-		error = makini_describe_failure(resp);
-	else if (!fill_from_reply(resp, values, nulls))
-		error = describe_bad_reply(resp);
+	if (!makini_host_allowed(&opts))
+		error = psprintf("permission denied to use host \"%s\": the server's owner is not a superuser and the host is not in makini_fdw.allowed_hosts",
+						 opts.host);
+	else
+	{
+		resp = makini_http_get(makini_get_connection(&opts, um), STATUS_PATH,
+							   &stats, MAKINI_NO_RAISE);
+		if (!makini_response_ok(resp))
+			error = makini_describe_failure(resp);
+		else if (!fill_from_reply(resp, values, nulls))
+			error = describe_bad_reply(resp);
+	}
 
 	values[COL_REACHABLE] = BoolGetDatum(error == NULL);
 	nulls[COL_REACHABLE] = false;
