@@ -8,13 +8,14 @@ Serves the connections of simdata.py following shared/makini-api/CONTRACT.md,
 and an admin API under /_sim/ (no auth) to inject faults, set latencies, read
 the request log and the ground truth of the foreign tables:
 
-    /_sim/reset                      clear faults and the log, reset latencies
+    /_sim/reset                      clear faults, the log and served bodies, reset latencies
     /_sim/fault?kind=K&...           add a fault rule (see FAULT_KINDS)
     /_sim/faults                     the active fault rules (JSON)
     /_sim/latency?conn=NAME&ms=N     set a connection's latency
     /_sim/requests[?since=SEQ]       the request log (CSV)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
+    /_sim/bodies?dir=PATH            serve the files of a directory (see below)
     /_sim/help                       this text
 
 A fault rule: conn=NAME (default: any), path=PREFIX (default: /api/),
@@ -30,6 +31,14 @@ count=N (default 1; -1 = forever), kind=K and K's parameters:
 Every rule matching a request fires, in the order added, each using up one
 count; a rule that replaces the reply (status, html, empty, notjson,
 wrongshape, reset) ends the list. Replies are never cached when a rule fired.
+
+Served bodies (for the differential test of the FDW's JSON parsers): after
+/_sim/bodies?dir=PATH, an API request (with a valid token) for
+/_bodies/NAME/MODE/api/... is answered 200 with the bytes of PATH/NAME.json as
+they are when it is not for a page > 1, else with an empty last page; MODE is
+"gzip" (compressed if the client accepts it) or "identity" (never
+compressed). A server url of http://host:port/_bodies/NAME/MODE makes every
+request of a foreign table such a request. "dir=" turns it off.
 """
 
 import argparse
@@ -63,6 +72,8 @@ from simdata import (DATETIME_FIELDS, RESOURCES, TABLES, JsonStyle,  # noqa: E40
 SUNSET = "Sat, 01 May 2027 00:00:00 GMT"
 SERVED_VERSIONS = {"v1": False, "v0": True}     # version -> deprecated
 MAX_PER_PAGE, DEFAULT_PER_PAGE = 500, 100
+SERVED_BODY = re.compile(r"/_bodies/([A-Za-z0-9_-]+)/(gzip|identity)/api/.*")
+EMPTY_LAST_PAGE = b'{"data": [], "links": {"next": null}, "meta": {}}'
 CACHE_LIMIT = 1 << 30                           # bytes of cached bodies
 
 # ---------------------------------------------------------------------------
@@ -563,6 +574,7 @@ class Delivery:
 
     def __init__(self):
         self.mode, self.delay_ms, self.stall_ms, self.deprecated = "normal", 0, 0, False
+        self.gzip = True            # compress if the client accepts it
 
 
 _request_ids = itertools.count(1)
@@ -619,6 +631,7 @@ class Simulator:
         self.lock = threading.Lock()
         self.faults, self.log, self.seq = [], [], 0
         self.cache, self.cache_bytes, self.truth = {}, 0, {}
+        self.bodies_dir = None
 
     def prewarm(self):
         """Encode every record now instead of on first use."""
@@ -659,6 +672,9 @@ class Simulator:
         if method != "GET":
             raise ApiError("INVALID_REQUEST", f"Method {method} is not allowed.", status=405,
                            headers=[("Allow", "GET")])
+        served = SERVED_BODY.fullmatch(ex.path)
+        if served:
+            return self._served_body(ex, *served.groups())
         for fault in self._fire_faults(ex):
             if fault.kind.stage == "replace":
                 return fault.kind.effect(fault.params, ex)
@@ -718,6 +734,20 @@ class Simulator:
         return Body(resource.style, [resource.records[i] for i in chosen],
                     [resource.encoded(i) for i in chosen], paging)
 
+    def _served_body(self, ex, name, mode):
+        """A file of the /_sim/bodies directory as it is (page 1), or an empty
+        last page (later pages); never cached."""
+        if self.bodies_dir is None:
+            raise ApiError("NOT_FOUND", "No bodies are served: see /_sim/bodies.")
+        ex.delivery.gzip = mode == "gzip"
+        if ex.page != 1:
+            return Reply(200, EMPTY_LAST_PAGE)
+        try:
+            with open(os.path.join(self.bodies_dir, name + ".json"), "rb") as f:
+                return Reply(200, f.read())
+        except FileNotFoundError:
+            raise ApiError("NOT_FOUND", f"No body {name!r}.") from None
+
     def _remember(self, key, reply):
         with self.lock:
             if self.cache_bytes > CACHE_LIMIT:
@@ -769,6 +799,7 @@ class Simulator:
         with self.lock:
             self.faults.clear()
             self.log.clear()
+            self.bodies_dir = None
             for conn in self.conns.values():
                 conn.latency_ms = conn.spec["latency_ms"]
         return text_reply("ok\n")
@@ -814,6 +845,13 @@ class Simulator:
                         "latency_ms": c.latency_ms}
                  for name, c in self.conns.items()}
         return text_reply(json.dumps(stats, indent=1) + "\n", ctype="application/json")
+
+    def _admin_bodies(self, params):
+        path = params.get("dir", "")
+        if path and not os.path.isdir(path):
+            raise AdminError(f"{path!r} is not a directory")
+        self.bodies_dir = path or None
+        return text_reply("ok\n")
 
     def _admin_data(self, name):
         m = re.fullmatch(r"data/([^/]+)/([^/]+)\.csv", name)
@@ -890,7 +928,8 @@ class Handler(BaseHTTPRequestHandler):
                    ("Vary", "Accept-Encoding")]
         if SERVED_VERSIONS.get(ex.version) or ex.delivery.deprecated:
             headers += [("Deprecation", "true"), ("Sunset", SUNSET)]
-        self.send(reply, headers, accepts_gzip(self.headers.get("Accept-Encoding")),
+        self.send(reply, headers,
+                  ex.delivery.gzip and accepts_gzip(self.headers.get("Accept-Encoding")),
                   ex.delivery, lambda n: sim.record(ex, method, reply, n, started))
 
     def send(self, reply, headers, accepts_gzip, delivery=None, before_write=None):
