@@ -104,6 +104,7 @@ class Writer:
         self.spaced = rng.random() < 0.3
         self.escape_share = rng.choice([0, 0, 0.02, 0.3, 1])
         self.ascii = rng.random() < 0.3
+        self.solidus = rng.random() < 0.3      # "/" written as "\/"
 
     def ws(self):
         return self.rng.choice(WHITESPACE) if self.spaced else ""
@@ -124,6 +125,8 @@ class Writer:
                 out.append("\\/" if ch == "/" and self.rng.random() < 0.5 else self.u_escape(code))
             elif ch in SHORT_ESCAPES:
                 out.append(SHORT_ESCAPES[ch])
+            elif ch == "/" and self.solidus:
+                out.append("\\/")
             elif code < 0x20 or (code >= 0x80 and self.ascii):
                 out.append(self.u_escape(code))
             else:
@@ -160,7 +163,8 @@ ODD_NAMES = ["extra", "x-unknown", "ключ", "🚀", 'q"uote', "back\\slash", 
 ODD_STRINGS = ["", " ", "é", "中文", "🚀", "\u2028\u2029", "\ufeff", "\ud7ff\ue000\uffff",
                'say "hi"', "C:\\path\\", "line\nbreak\ttab", "\u0001\u001f\u007f",
                "</script>", "2024-02-30T25:61:00Z", "2023-10-06T08:17:33.1234567+02:00",
-               "true", "null", "12,50", "1e3", "-0", "NaN", "0001"]
+               "true", "null", "12,50", "1e3", "-0", "NaN", "0001", "\b\f\n\r\t\"\\/",
+               "a/b\\c", "\u00e9\u0301"]
 ODD_NUMBERS = ["0", "-0", "1e400", "-1E-400", "123456789012345678901234567890.123456789",
                "1.5e+10", "0.000001", "1E2", "-0.0", "9" * 400, "1e-7", "3.14159",
                "-2147483649", "2147483648", "9223372036854775808", "0.1e1"]
@@ -217,7 +221,8 @@ def valid_mutation(rng, tree):
     objects = [n for n in all_nodes if isinstance(n[0], Obj)]
     scalars = [n for n in all_nodes if n[1] is not None and not isinstance(n[0], (Obj, list))]
     op = rng.choice(["shuffle", "unknown", "unknown", "numstr", "null", "empty", "duplicate",
-                     "long", "unicode", "number", "deep", "shape", "rename", "emptyobj"])
+                     "long", "unicode", "escapes", "escapes", "number", "deep", "shape",
+                     "rename", "emptyobj"])
     if op == "shuffle":
         obj = rng.choice(objects)[0]
         rng.shuffle(obj)
@@ -248,6 +253,13 @@ def valid_mutation(rng, tree):
         v, parent, i = rng.choice(scalars)
         put(parent, i, rng.choice(ODD_STRINGS) + (v if isinstance(v, str) else "") +
             rng.choice(ODD_STRINGS))
+    elif op == "escapes" and scalars:
+        strings = [n for n in scalars if isinstance(n[0], str) and not isinstance(n[0], Num)]
+        for v, parent, i in rng.sample(strings, min(len(strings), rng.randint(1, 8))):
+            for _ in range(rng.randint(1, 3)):
+                k = rng.randint(0, len(v))
+                v = v[:k] + rng.choice('\b\f\n\r\t"\\/\u0001\u001f\u007f\u0080é€🚀') + v[k:]
+            put(parent, i, v)
     elif op == "number" and scalars:
         v, parent, i = rng.choice(scalars)
         put(parent, i, Num(rng.choice(ODD_NUMBERS)))
@@ -315,8 +327,8 @@ def byte_mutation(rng, data):
     n = len(data)
     pos = rng.randint(0, n)
     op = rng.choice(["insert", "delete", "change", "flip", "truncate", "utf8", "escape",
-                     "escape", "control", "nesting", "number", "keyword", "structure",
-                     "whitespace"])
+                     "escape", "control", "nesting", "number", "number", "keyword",
+                     "structure", "whitespace"])
     if op == "insert":
         return data[:pos] + rng.choice(INTERESTING) + data[pos:], f"insert@{pos}"
     if op == "delete":
