@@ -631,7 +631,7 @@ class Simulator:
         self.lock = threading.Lock()
         self.faults, self.log, self.seq = [], [], 0
         self.cache, self.cache_bytes, self.truth = {}, 0, {}
-        self.bodies_dir = None
+        self.bodies_dir, self.served = None, {}
 
     def prewarm(self):
         """Encode every record now instead of on first use."""
@@ -736,17 +736,25 @@ class Simulator:
 
     def _served_body(self, ex, name, mode):
         """A file of the /_sim/bodies directory as it is (page 1), or an empty
-        last page (later pages); never cached."""
+        last page (later pages); the last files read are kept (and their
+        gzip form)."""
         if self.bodies_dir is None:
             raise ApiError("NOT_FOUND", "No bodies are served: see /_sim/bodies.")
         ex.delivery.gzip = mode == "gzip"
         if ex.page != 1:
             return Reply(200, EMPTY_LAST_PAGE)
-        try:
-            with open(os.path.join(self.bodies_dir, name + ".json"), "rb") as f:
-                return Reply(200, f.read())
-        except FileNotFoundError:
-            raise ApiError("NOT_FOUND", f"No body {name!r}.") from None
+        reply = self.served.get(name)
+        if reply is None:
+            try:
+                with open(os.path.join(self.bodies_dir, name + ".json"), "rb") as f:
+                    reply = Reply(200, f.read())
+            except FileNotFoundError:
+                raise ApiError("NOT_FOUND", f"No body {name!r}.") from None
+            with self.lock:
+                if len(self.served) > 64:
+                    self.served.clear()
+                self.served[name] = reply
+        return reply
 
     def _remember(self, key, reply):
         with self.lock:
@@ -799,7 +807,7 @@ class Simulator:
         with self.lock:
             self.faults.clear()
             self.log.clear()
-            self.bodies_dir = None
+            self.bodies_dir, self.served = None, {}
             for conn in self.conns.values():
                 conn.latency_ms = conn.spec["latency_ms"]
         return text_reply("ok\n")
@@ -850,7 +858,8 @@ class Simulator:
         path = params.get("dir", "")
         if path and not os.path.isdir(path):
             raise AdminError(f"{path!r} is not a directory")
-        self.bodies_dir = path or None
+        with self.lock:
+            self.bodies_dir, self.served = path or None, {}
         return text_reply("ok\n")
 
     def _admin_data(self, name):
