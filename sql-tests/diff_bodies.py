@@ -3,16 +3,19 @@
 
     /usr/bin/python3 sql-tests/diff_bodies.py --port PORT --dir DIR --seed S --count N
 
-Writes DIR/0.json .. DIR/(N-1).json and DIR/index.tsv (number, kind, base
-page, what was done to it).  test_differential.sh has the simulator serve
-each body to foreign tables and compares what makini_fdw makes of it with
-its fast scanner and with PostgreSQL's JSON parser.
+Writes DIR/0.json .. DIR/(N-1).json, DIR/index.tsv (number, kind, base
+reply, what was done to it) and DIR/keys.tsv (number, key of the first
+record of the base reply: key lookups ask for it; whether the base is an
+item reply).  test_differential.sh
+has the simulator serve each body to foreign tables and compares what
+makini_fdw makes of it with its fast scanner and with PostgreSQL's JSON
+parser.
 
-The first bodies are real pages of the simulator, as served: purchase
-orders with embedded lineItems, vendors and units of measure, from
-connections that write JSON differently (UTF-8 or \\u escapes, compact or
-spaced, amounts as strings or numbers).  The others are seeded mutations of
-small real pages:
+The first bodies are real replies of the simulator, as served: pages of
+purchase orders with embedded lineItems, vendors and units of measure, and
+item replies {"data": {...}} of orders and vendors, from connections that
+write JSON differently (UTF-8 or \\u escapes, compact or spaced, amounts as
+strings or numbers).  The others are seeded mutations of the small ones:
 
   valid   the page parsed and written again, still valid JSON: keys
           reordered or duplicated, unknown fields at every level, numbers as
@@ -37,20 +40,26 @@ import random
 import re
 import sys
 
-# (connection, resource, per_page, page): real pages; the small ones are
-# also the bases of the mutations
-REAL_PAGES = [
+# (connection, resource, per_page, page): real pages; the small ones and the
+# item replies are also the bases of the mutations
+SMALL_PAGES = [
     ("plant_a", "purchase-orders", 2, 1), ("plant_a", "purchase-orders", 3, 7),
     ("plant_b", "purchase-orders", 2, 3), ("plant_b", "purchase-orders", 3, 1),
     ("plant_c", "purchase-orders", 2, 5), ("plant_c", "purchase-orders", 1, 2),
     ("plant_a", "vendors", 6, 1), ("plant_b", "vendors", 5, 2),
     ("plant_c", "vendors", 8, 1), ("plant_a", "uom", 10, 1),
     ("plant_c", "uom", 10, 1),
-    # whole big pages, served as they are
+]
+# item replies {"data": {...}}: the record at (connection, resource, position)
+ITEMS = [("plant_a", "purchase-orders", 5), ("plant_b", "purchase-orders", 9),
+         ("plant_c", "purchase-orders", 3), ("plant_a", "vendors", 2),
+         ("plant_c", "vendors", 4)]
+# whole big pages, served as they are
+BIG_PAGES = [
     ("plant_a", "purchase-orders", 100, 1), ("plant_b", "purchase-orders", 60, 2),
     ("plant_c", "purchase-orders", 80, 1), ("plant_c", "vendors", 100, 1),
 ]
-SMALL = 11                          # REAL_PAGES[:SMALL] are mutation bases
+BASES = len(SMALL_PAGES) + len(ITEMS)
 
 
 class Num(str):
@@ -67,23 +76,35 @@ def load(data):
                       parse_int=Num, parse_constant=Num)
 
 
+def get(port, conn, path):
+    """A reply of the simulator, as it is served."""
+    http_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    http_conn.request("GET", "/api/erp/" + path, headers={"Authorization": f"Bearer tok_{conn}"})
+    resp = http_conn.getresponse()
+    body = resp.read()
+    http_conn.close()
+    if resp.status != 200:
+        sys.exit(f"diff_bodies: GET {path} on {conn}: {resp.status} {body[:200]!r}")
+    return body
+
+
 def fetch_real(port):
-    """The real pages, as the simulator serves them (links.next made null on
-    most: a served body is page 1 of its own, later pages are empty)."""
+    """The real replies, (label, body, key of its first record): the small
+    pages, the items, the big pages.  links.next is made null on most pages:
+    a served body is page 1 of its own, later pages are empty."""
     pages = []
-    for n, (conn, resource, per_page, page) in enumerate(REAL_PAGES):
-        http_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        http_conn.request("GET", f"/api/erp/{resource}?per_page={per_page}&page={page}",
-                          headers={"Authorization": f"Bearer tok_{conn}"})
-        resp = http_conn.getresponse()
-        body = resp.read()
-        http_conn.close()
-        if resp.status != 200:
-            sys.exit(f"diff_bodies: GET {resource} on {conn}: {resp.status} {body[:200]!r}")
+    for n, (conn, resource, per_page, page) in enumerate(SMALL_PAGES + BIG_PAGES):
+        path = f"{resource}?per_page={per_page}&page={page}"
+        body = get(port, conn, path)
         if n % 4 != 1:
             body = re.sub(rb'"next": ?"[^"]*"', b'"next": null', body)
-        pages.append((f"{conn}/{resource}?per_page={per_page}&page={page}", body))
-    return pages
+        pages.append((f"{conn}/{path}", body, json.loads(body)["data"][0]["key"]))
+    items = []
+    for conn, resource, position in ITEMS:
+        key = json.loads(get(port, conn, f"{resource}?per_page=1&page={position}"))["data"][0]["key"]
+        path = f"{resource}/{key}"
+        items.append((f"{conn}/{path}", get(port, conn, path), key))
+    return pages[:len(SMALL_PAGES)] + items + pages[len(SMALL_PAGES):]
 
 
 # ---------------------------------------------------------------------------
@@ -418,7 +439,7 @@ def make_body(seed, i, real):
     if i < len(real):
         return real[i][1], "real", real[i][0], "as served"
     rng = random.Random(f"{seed}:{i}")
-    base = rng.randrange(SMALL)
+    base = rng.randrange(BASES)
     what = []
     data = real[base][1]
     valid = rng.random() < 0.5
@@ -448,12 +469,16 @@ def main():
     sys.setrecursionlimit(20000)
     real = fetch_real(args.port)
     os.makedirs(args.dir, exist_ok=True)
-    with open(os.path.join(args.dir, "index.tsv"), "w", encoding="utf-8") as index:
+    keys = {label: key for label, _, key in real}
+    items = {label for label, _, _ in real[len(SMALL_PAGES):BASES]}
+    with open(os.path.join(args.dir, "index.tsv"), "w", encoding="utf-8") as index, \
+            open(os.path.join(args.dir, "keys.tsv"), "w", encoding="utf-8") as key_file:
         for i in range(args.count):
             data, kind, base, what = make_body(args.seed, i, real)
             with open(os.path.join(args.dir, f"{i}.json"), "wb") as f:
                 f.write(data)
             index.write(f"{i}\t{kind}\t{len(data)}\t{base}\t{what}\n")
+            key_file.write(f"{i}\t{keys[base]}\t{base in items}\n")
 
 
 if __name__ == "__main__":

@@ -85,30 +85,36 @@ CREATE FOREIGN TABLE d.odd_lines (
   rest jsonb OPTIONS (field '*')
 ) SERVER diff OPTIONS (resource 'purchase-orders', expand 'lineItems');
 
--- the queries: one text per outcome (row count and md5 of the rows' text)
-CREATE TABLE diff_query (n serial, tbl text, cols text, q text);
-INSERT INTO diff_query (tbl, cols, q)
-SELECT tbl, cols, CASE WHEN cols = 'count(*)'
+-- the queries: one text per outcome (row count and md5 of the rows' text);
+-- those with a lookup ask for the key of the body's first record (an item
+-- request where the API has one)
+CREATE TABLE diff_query (n serial, tbl text, cols text, q text, lookup text);
+INSERT INTO diff_query (tbl, cols, q, lookup)
+SELECT tbl, cols || coalesce(' where ' || lookup, ''), CASE WHEN cols = 'count(*)'
     THEN format('SELECT count(*)::text FROM d.%I t', tbl)
     ELSE format($q$SELECT count(*) || ' ' || coalesce(md5(string_agg(coalesce(%s, 'NULL'), E'\n')), '-') FROM d.%I t$q$, expr, tbl)
-  END
+  END, lookup
 FROM (VALUES
-  ('purchase_orders', 'all', 't::text'),
-  ('purchase_orders', 'few', 'row(t.key, t.total_gross_value, t.order_date, t.shipment_address->>''city'')::text'),
-  ('purchase_orders', 'count(*)', NULL),
-  ('purchase_orders', 'custom_fields', 't.custom_fields::text'),
-  ('purchase_order_lines', 'all', 't::text'),
-  ('purchase_order_lines', 'few', 'row(t.order_key, t.key, t.line_no, t.price)::text'),
-  ('purchase_order_lines', 'count(*)', NULL),
-  ('purchase_order_lines', 'custom_fields', 't.custom_fields::text'),
-  ('vendors', 'all', 't::text'),
-  ('vendors', 'few', 'row(t.key, t.name)::text'),
-  ('vendors', 'count(*)', NULL),
-  ('vendors', 'custom_fields', 't.custom_fields::text'),
-  ('units_of_measure', 'all', 't::text'),
-  ('odd', 'all', 't::text'),
-  ('odd_lines', 'all', 't::text')
-) AS v(tbl, cols, expr);
+  ('purchase_orders', 'all', 't::text', NULL),
+  ('purchase_orders', 'few', 'row(t.key, t.total_gross_value, t.order_date, t.shipment_address->>''city'')::text', NULL),
+  ('purchase_orders', 'count(*)', NULL, NULL),
+  ('purchase_orders', 'custom_fields', 't.custom_fields::text', NULL),
+  ('purchase_order_lines', 'all', 't::text', NULL),
+  ('purchase_order_lines', 'few', 'row(t.order_key, t.key, t.line_no, t.price)::text', NULL),
+  ('purchase_order_lines', 'count(*)', NULL, NULL),
+  ('purchase_order_lines', 'custom_fields', 't.custom_fields::text', NULL),
+  ('vendors', 'all', 't::text', NULL),
+  ('vendors', 'few', 'row(t.key, t.name)::text', NULL),
+  ('vendors', 'count(*)', NULL, NULL),
+  ('vendors', 'custom_fields', 't.custom_fields::text', NULL),
+  ('units_of_measure', 'all', 't::text', NULL),
+  ('odd', 'all', 't::text', NULL),
+  ('odd_lines', 'all', 't::text', NULL),
+  ('purchase_orders', 'all', 't::text', 't.key = %L'),
+  ('purchase_order_lines', 'all', 't::text', 't.order_key = %L'),
+  ('vendors', 'all', 't::text', 't.key = %L')
+) AS v(tbl, cols, expr, lookup);
+CREATE TABLE diff_key (body int PRIMARY KEY, key text, item boolean);
 
 -- one query's outcome with the fast scanner on or off
 CREATE FUNCTION diff_outcome(q text, fast boolean) RETURNS text LANGUAGE plpgsql AS $$
@@ -139,18 +145,26 @@ RETURNS TABLE (body int, tbl text, cols text, fast text, reference text)
 LANGUAGE plpgsql AS $$
 DECLARE
   q record;
+  body_key text;
+  item boolean;
+  query text;
   a text;
   b text;
 BEGIN
   CREATE TEMP TABLE IF NOT EXISTS outcomes (outcome text);
   FOR i IN first .. last - 1 LOOP
-    RAISE NOTICE 'diff body %', i;
     EXECUTE format('ALTER SERVER diff OPTIONS (SET url %L)',
                    format('http://127.0.0.1:%s/_bodies/%s/%s', port, i,
                           CASE WHEN i % 2 = 0 THEN 'gzip' ELSE 'identity' END));
-    FOR q IN SELECT * FROM diff_query ORDER BY n LOOP
-      a := diff_outcome(q.q, true);
-      b := diff_outcome(q.q, false);
+    SELECT k.key, k.item INTO body_key, item FROM diff_key k WHERE k.body = i;
+    RAISE NOTICE 'diff body % queries %', i,
+      (SELECT count(*) FROM diff_query WHERE (lookup IS NOT NULL) = item OR i % 10 = 0);
+    -- lookups on item replies, the others on pages; both on every tenth
+    FOR q IN SELECT * FROM diff_query
+             WHERE (lookup IS NOT NULL) = item OR i % 10 = 0 ORDER BY n LOOP
+      query := q.q || coalesce(' WHERE ' || format(q.lookup, body_key), '');
+      a := diff_outcome(query, true);
+      b := diff_outcome(query, false);
       INSERT INTO outcomes VALUES (CASE WHEN b LIKE 'rows%' THEN 'rows' ELSE left(b, 11) END);
       IF a IS DISTINCT FROM b THEN
         body := i;
@@ -167,7 +181,10 @@ BEGIN
 END $$;
 SQL
 
+run_psql -q -d $DB -c "\\copy diff_key FROM '$TMP/bodies/keys.tsv'" || { echo "keys not loaded"; exit 1; }
+
 # the whole run in one session, one transaction per batch of bodies
+seq0=$(curl -s -S --max-time 10 "$SIM/requests" | tail -n +2 | cut -d, -f1 | sort -n | tail -1)
 for ((first = 0; first < BODIES; first += BATCH)); do
 	last=$((first + BATCH > BODIES ? BODIES : first + BATCH))
 	echo "SELECT * FROM diff_run($first, $last, $SIM_PORT);"
@@ -176,6 +193,8 @@ $PGBIN/psql -X -q -A -t -F $'\t' -d $DB -v ON_ERROR_STOP=1 -f "$TMP/run.sql" \
 	>"$TMP/diffs.tsv" 2>"$TMP/run.err"
 rc=$?
 t1=$(date +%s)
+# the lookups were item requests where the API has them
+items=$(curl -s -S --max-time 60 "$SIM/requests?since=$seq0" | grep -cE '/_bodies/[0-9]+/[a-z]+/api/erp/(purchase-orders|vendors)/[0-9]+,')
 if [ $rc != 0 ]; then
 	echo "FAIL: the run stopped (psql exit $rc):"
 	grep -v '^DEBUG:' "$TMP/run.err" | tail -20
@@ -188,19 +207,28 @@ tally=$(run_psql -A -t -d $DB -c "SELECT string_agg(outcome || ' ' || total, ', 
 	FROM (SELECT outcome, sum(n) AS total FROM diff_tally GROUP BY 1) s")
 # per kind of body: the replies the fast scanner took (those it left to
 # PostgreSQL's parser follow the body's notice)
-took=$(awk -F'\t' -v q="$queries" '
-	FILENAME == ARGV[1] { kind[$1] = $2; all[$2] += q; next }
-	/NOTICE:  diff body / { body = $0; sub(/.* /, "", body); next }
+took=$(awk -F'\t' '
+	FILENAME == ARGV[1] { kind[$1] = $2; next }
+	/NOTICE:  diff body / { n = split($0, w, " "); body = w[n - 2]; all[kind[body]] += w[n]; next }
 	/left to PostgreSQL.s JSON parser/ { left[kind[body]]++ }
-	END { for (k in all) printf "%s%s %d of %d", (n++ ? ", " : ""), k, all[k] - left[k], all[k] }
+	END { for (k in all) printf "%s%s %d of %d", (m++ ? ", " : ""), k, all[k] - left[k], all[k] }
 ' "$TMP/bodies/index.tsv" "$TMP/run.err")
 differences=$(grep -c . "$TMP/diffs.tsv")
-echo "measured: $BODIES bodies ($(cut -f2 "$TMP/bodies/index.tsv" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')) x $queries queries = $comparisons comparisons, $((2 * comparisons)) parses, in $((t1 - t0)) s"
+echo "measured: $BODIES bodies ($(cut -f2 "$TMP/bodies/index.tsv" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')) x $queries queries (item replies: the key lookups; pages: the others; every tenth body: all): $comparisons comparisons, $((2 * comparisons)) parses, in $((t1 - t0)) s"
 echo "measured: outcomes: $tally"
 echo "measured: replies the fast scanner took (the others went to PostgreSQL's parser): $took"
 
-if [ "$comparisons" != $((BODIES * queries)) ]; then
-	echo "FAIL: $comparisons comparisons made, $((BODIES * queries)) expected"
+echo "measured: item requests (key lookups): $items"
+lookups=$(run_psql -A -t -d $DB -c "SELECT count(*) FROM diff_key k
+	WHERE k.item OR k.body % 10 = 0")
+if [ "$items" != $((lookups * 6)) ]; then
+	echo "FAIL: $items item requests for key lookups, $((lookups * 6)) expected"
+	exit 1
+fi
+expected=$(run_psql -A -t -d $DB -c "SELECT count(*) FROM diff_key k, diff_query q
+	WHERE (q.lookup IS NOT NULL) = k.item OR k.body % 10 = 0")
+if [ "$comparisons" != "$expected" ]; then
+	echo "FAIL: $comparisons comparisons made, $expected expected"
 	exit 1
 fi
 if [ "$differences" -gt 0 ]; then
