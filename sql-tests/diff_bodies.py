@@ -128,6 +128,7 @@ class Writer:
         self.solidus = rng.random() < 0.3      # "/" written as "\/"
 
     def ws(self):
+        """Whitespace between two tokens."""
         return self.rng.choice(WHITESPACE) if self.spaced else ""
 
     def u_escape(self, code):
@@ -139,6 +140,7 @@ class Writer:
         return text.upper().replace("\\U", "\\u") if self.rng.random() < 0.5 else text
 
     def string(self, s):
+        """A string (or field name) as JSON, escaped as this body escapes."""
         out = ['"']
         for ch in s:
             code = ord(ch)
@@ -156,6 +158,7 @@ class Writer:
         return "".join(out)
 
     def value(self, v):
+        """A value as JSON text."""
         if isinstance(v, Obj):
             if not v:
                 return "{" + self.ws() + "}"
@@ -171,6 +174,7 @@ class Writer:
         return {None: "null", True: "true", False: "false"}[v]
 
     def dump(self, v):
+        """The whole body as UTF-8 bytes (lone surrogates written as such)."""
         return (self.ws() + self.value(v) + self.ws()).encode("utf-8", "surrogatepass")
 
 

@@ -15,7 +15,7 @@ the request log and the ground truth of the foreign tables:
     /_sim/requests[?since=SEQ]       the request log (CSV)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
-    /_sim/bodies?dir=PATH            serve the files of a directory (see below)
+    /_sim/bodies?dir=PATH[&log=0]    serve the files of a directory (see below)
     /_sim/help                       this text
 
 A fault rule: conn=NAME (default: any), path=PREFIX (default: /api/),
@@ -38,7 +38,8 @@ Served bodies (for the differential test of the FDW's JSON parsers): after
 they are when it is not for a page > 1, else with an empty last page; MODE is
 "gzip" (compressed if the client accepts it) or "identity" (never
 compressed). A server url of http://host:port/_bodies/NAME/MODE makes every
-request of a foreign table such a request. "dir=" turns it off.
+request of a foreign table such a request. "dir=" turns it off; with log=0
+these requests are not logged (long runs make millions of them).
 """
 
 import argparse
@@ -597,6 +598,7 @@ class Exchange:
         self.request_id = new_request_id()
         self.conn, self.authorized, self.version = None, False, "v1"
         self.faults, self.delivery = [], Delivery()
+        self.served_body = False        # a /_sim/bodies file or its later page
         page = dict(self.params).get("page", "1")
         self.page = int(page) if page.isdigit() else None
 
@@ -631,7 +633,7 @@ class Simulator:
         self.lock = threading.Lock()
         self.faults, self.log, self.seq = [], [], 0
         self.cache, self.cache_bytes, self.truth = {}, 0, {}
-        self.bodies_dir, self.served = None, {}
+        self.bodies_dir, self.served, self.bodies_log = None, {}, True
 
     def prewarm(self):
         """Encode every record now instead of on first use."""
@@ -740,7 +742,7 @@ class Simulator:
         gzip form)."""
         if self.bodies_dir is None:
             raise ApiError("NOT_FOUND", "No bodies are served: see /_sim/bodies.")
-        ex.delivery.gzip = mode == "gzip"
+        ex.delivery.gzip, ex.served_body = mode == "gzip", True
         if ex.page != 1:
             return Reply(200, EMPTY_LAST_PAGE)
         reply = self.served.get(name)
@@ -768,6 +770,8 @@ class Simulator:
 
     def record(self, ex, method, reply, sent_bytes, started):
         """Append an API request to the log (the token is never logged)."""
+        if ex.served_body and not self.bodies_log:
+            return
         entry = {"conn": ex.conn.name if ex.conn else "", "method": method,
                  "path": ex.path, "query": ex.query,
                  "params_json": json.dumps(dict(ex.params), ensure_ascii=False),
@@ -807,7 +811,7 @@ class Simulator:
         with self.lock:
             self.faults.clear()
             self.log.clear()
-            self.bodies_dir, self.served = None, {}
+            self.bodies_dir, self.served, self.bodies_log = None, {}, True
             for conn in self.conns.values():
                 conn.latency_ms = conn.spec["latency_ms"]
         return text_reply("ok\n")
@@ -858,8 +862,11 @@ class Simulator:
         path = params.get("dir", "")
         if path and not os.path.isdir(path):
             raise AdminError(f"{path!r} is not a directory")
+        log = params.get("log", "1")
+        if log not in ("0", "1"):
+            raise AdminError("log must be 0 or 1")
         with self.lock:
-            self.bodies_dir, self.served = path or None, {}
+            self.bodies_dir, self.served, self.bodies_log = path or None, {}, log == "1"
         return text_reply("ok\n")
 
     def _admin_data(self, name):

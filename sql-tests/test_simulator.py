@@ -430,6 +430,10 @@ class SimulatorTest(unittest.TestCase):
             self.assert_error(served, 401, "AUTHENTICATION_FAILED", token="bad")
             self.assert_error(served.replace("b1", "b2"), 404, "NOT_FOUND")
             self.assertTrue(self.admin("bodies?dir=/nonexistent").startswith("error:"))
+            logged = len(self.admin("requests").splitlines())
+            self.assertEqual(self.admin(f"bodies?dir={quote(d)}&log=0"), "ok\n")
+            self.assertEqual(self.request(served)[0], 200)
+            self.assertEqual(len(self.admin("requests").splitlines()), logged)
         self.assertEqual(self.admin("reset"), "ok\n")
         self.assert_error(served, 404, "NOT_FOUND")
 
