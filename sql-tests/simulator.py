@@ -8,7 +8,7 @@ Serves the connections of simdata.py following shared/makini-api/CONTRACT.md,
 and an admin API under /_sim/ (no auth) to inject faults, set latencies, read
 the request log and the ground truth of the foreign tables:
 
-    /_sim/reset                      clear faults and the log, reset latencies
+    /_sim/reset                      clear faults, the log and served bodies, reset latencies
     /_sim/fault?kind=K&...           add a fault rule (see FAULT_KINDS)
     /_sim/faults                     the active fault rules (JSON)
     /_sim/latency?conn=NAME&ms=N     set a connection's latency
@@ -21,6 +21,7 @@ the request log and the ground truth of the foreign tables:
     /_sim/requests[?since=SEQ]       the request log (CSV)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
+    /_sim/bodies?dir=PATH[&log=0]    serve the files of a directory (see below)
     /_sim/help                       this text
 
 A fault rule: conn=NAME (default: any), path=PREFIX (default: /api/),
@@ -98,6 +99,15 @@ f.FIELD=VALUE sets a field to a string, null= sets fields to null, drop=
 removes them (of the line for line_* ops). Every op sets updatedAt (of the
 order, and of the line it changes) to `at` (default: now, UTC, "...Z");
 soft deletes set deletedAt to it too. The reply is JSON: op, key, line.
+
+Served bodies (for the differential test of the FDW's JSON parsers): after
+/_sim/bodies?dir=PATH, an API request (with a valid token) for
+/_bodies/NAME/MODE/api/... is answered 200 with the bytes of PATH/NAME.json as
+they are when it is not for a page > 1, else with an empty last page; MODE is
+"gzip" (compressed if the client accepts it) or "identity" (never
+compressed). A server url of http://host:port/_bodies/NAME/MODE makes every
+request of a foreign table such a request. "dir=" turns it off; with log=0
+these requests are not logged (long runs make millions of them).
 """
 
 import argparse
@@ -133,6 +143,8 @@ from simdata import (DATETIME_FIELDS, RESOURCES, TABLES, JsonStyle,  # noqa: E40
 SUNSET = "Sat, 01 May 2027 00:00:00 GMT"
 SERVED_VERSIONS = {"v1": False, "v0": True}     # version -> deprecated
 MAX_PER_PAGE, DEFAULT_PER_PAGE = 500, 100
+SERVED_BODY = re.compile(r"/_bodies/([A-Za-z0-9_-]+)/(gzip|identity)/api/.*")
+EMPTY_LAST_PAGE = b'{"data": [], "links": {"next": null}, "meta": {}}'
 CACHE_LIMIT = 1 << 30                           # bytes of cached bodies
 
 # ---------------------------------------------------------------------------
@@ -716,6 +728,7 @@ class Delivery:
 
     def __init__(self):
         self.mode, self.delay_ms, self.stall_ms, self.deprecated = "normal", 0, 0, False
+        self.gzip = True            # compress if the client accepts it
 
 
 _request_ids = itertools.count(1)
@@ -739,6 +752,7 @@ class Exchange:
         self.conn, self.authorized, self.version = None, False, "v1"
         self.faults, self.delivery = [], Delivery()
         self.counted, self.resource, self.notes = False, None, []
+        self.served_body = False        # a /_sim/bodies file or its later page
         page = dict(self.params).get("page", "1")
         self.page = int(page) if page.isdigit() else None
 
@@ -950,6 +964,7 @@ class Simulator:
         self.mutate_lock = threading.Lock()     # one data change at a time
         self.faults, self.log, self.seq = [], [], 0
         self.cache, self.cache_bytes, self.truth = {}, 0, {}
+        self.bodies_dir, self.served, self.bodies_log = None, {}, True
 
     def prewarm(self):
         """Encode every record now instead of on first use."""
@@ -991,6 +1006,9 @@ class Simulator:
         if method != "GET":
             raise ApiError("INVALID_REQUEST", f"Method {method} is not allowed.", status=405,
                            headers=[("Allow", "GET")])
+        served = SERVED_BODY.fullmatch(ex.path)
+        if served:
+            return self._served_body(ex, *served.groups())
         for fault in self._fire_faults(ex):
             if fault.kind.stage == "replace":
                 return fault.kind.effect(fault.params, ex)
@@ -1121,6 +1139,28 @@ class Simulator:
         return Body(resource.style, [resource.records[i] for i in chosen],
                     [resource.encoded(i) for i in chosen], paging)
 
+    def _served_body(self, ex, name, mode):
+        """A file of the /_sim/bodies directory as it is (page 1), or an empty
+        last page (later pages); the last files read are kept (and their
+        gzip form)."""
+        if self.bodies_dir is None:
+            raise ApiError("NOT_FOUND", "No bodies are served: see /_sim/bodies.")
+        ex.delivery.gzip, ex.served_body = mode == "gzip", True
+        if ex.page != 1:
+            return Reply(200, EMPTY_LAST_PAGE)
+        reply = self.served.get(name)
+        if reply is None:
+            try:
+                with open(os.path.join(self.bodies_dir, name + ".json"), "rb") as f:
+                    reply = Reply(200, f.read())
+            except FileNotFoundError:
+                raise ApiError("NOT_FOUND", f"No body {name!r}.") from None
+            with self.lock:
+                if len(self.served) > 64:
+                    self.served.clear()
+                self.served[name] = reply
+        return reply
+
     def _remember(self, key, reply):
         with self.lock:
             if self.cache_bytes > CACHE_LIMIT:
@@ -1133,6 +1173,8 @@ class Simulator:
 
     def record(self, ex, method, reply, sent_bytes, started):
         """Append an API request to the log (the token is never logged)."""
+        if ex.served_body and not self.bodies_log:
+            return
         entry = {"conn": ex.conn.name if ex.conn else "", "method": method,
                  "path": ex.path, "query": ex.query,
                  "params_json": json.dumps(dict(ex.params), ensure_ascii=False),
@@ -1182,6 +1224,7 @@ class Simulator:
         with self.lock:
             self.faults.clear()
             self.log.clear()
+            self.bodies_dir, self.served, self.bodies_log = None, {}, True
             for conn in self.conns.values():
                 conn.latency_ms = conn.spec["latency_ms"]
                 conn.behaviour = dict(BEHAVIOUR_DEFAULTS)
@@ -1273,6 +1316,17 @@ class Simulator:
                  for name, c in self.conns.items()}
         return text_reply(json.dumps(stats, indent=1) + "\n", ctype="application/json")
 
+    def _admin_bodies(self, params):
+        path = params.get("dir", "")
+        if path and not os.path.isdir(path):
+            raise AdminError(f"{path!r} is not a directory")
+        log = params.get("log", "1")
+        if log not in ("0", "1"):
+            raise AdminError("log must be 0 or 1")
+        with self.lock:
+            self.bodies_dir, self.served, self.bodies_log = path or None, {}, log == "1"
+        return text_reply("ok\n")
+
     def _admin_data(self, name):
         m = re.fullmatch(r"data/([^/]+)/([^/]+)\.csv", name)
         conn = self.conns.get(m.group(1)) if m else None
@@ -1357,7 +1411,8 @@ class Handler(BaseHTTPRequestHandler):
                    ("Vary", "Accept-Encoding")]
         if SERVED_VERSIONS.get(ex.version) or ex.delivery.deprecated:
             headers += [("Deprecation", "true"), ("Sunset", SUNSET)]
-        self.send(reply, headers, accepts_gzip(self.headers.get("Accept-Encoding")),
+        self.send(reply, headers,
+                  ex.delivery.gzip and accepts_gzip(self.headers.get("Accept-Encoding")),
                   ex.delivery, lambda n: sim.record(ex, method, reply, n, started))
 
     def send(self, reply, headers, accepts_gzip, delivery=None, before_write=None):

@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -455,6 +456,31 @@ class SimulatorTest(unittest.TestCase):
         status, hdrs, body = self.request(POS)
         self.assertTrue(hdrs["X-Request-Id"].encode("latin-1").endswith(b"\xff\xfe"))
         self.assertEqual((status, json.loads(body)["error"]["message"]), (503, "café"))
+
+    def test_served_bodies(self):
+        served = "/_bodies/b1/gzip/api/erp/purchase-orders?per_page=5"
+        self.assert_error(served, 404, "NOT_FOUND")
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "b1.json"), "wb") as f:
+                f.write(b'{"data": [\xff')
+            self.assertEqual(self.admin("bodies?dir=" + quote(d)), "ok\n")
+            gz = {"Accept-Encoding": "gzip"}
+            status, hdrs, body = self.request(served, headers=gz)
+            self.assertEqual((status, hdrs["Content-Encoding"]), (200, "gzip"))
+            self.assertEqual(gzip.decompress(body), b'{"data": [\xff')
+            status, hdrs, body = self.request(served.replace("gzip", "identity"), headers=gz)
+            self.assertEqual((status, hdrs["Content-Encoding"], body), (200, None, b'{"data": [\xff'))
+            later = json.loads(self.request(served + "&page=2")[2])
+            self.assertEqual((later["data"], later["links"]["next"]), ([], None))
+            self.assert_error(served, 401, "AUTHENTICATION_FAILED", token="bad")
+            self.assert_error(served.replace("b1", "b2"), 404, "NOT_FOUND")
+            self.assertTrue(self.admin("bodies?dir=/nonexistent").startswith("error:"))
+            logged = len(self.admin("requests").splitlines())
+            self.assertEqual(self.admin(f"bodies?dir={quote(d)}&log=0"), "ok\n")
+            self.assertEqual(self.request(served)[0], 200)
+            self.assertEqual(len(self.admin("requests").splitlines()), logged)
+        self.assertEqual(self.admin("reset"), "ok\n")
+        self.assert_error(served, 404, "NOT_FOUND")
 
     def test_fault_truncate_and_reset(self):
         self.fault("kind=truncate")

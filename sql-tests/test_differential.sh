@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# The fast scanner against PostgreSQL's JSON parser.  fdw/page.c parses a
+# reply with its fast scanner first and leaves whatever that does not take
+# to PostgreSQL's parser (pg_parse_json), the reference;
+# makini_fdw.fast_json = off sends every reply to the reference.  Both must
+# give the same result for any reply.
+#
+# diff_bodies.py writes DIFF_BODIES bodies (real pages and item replies of
+# the simulator, and seeded mutations of them, valid and invalid JSON); the
+# simulator serves them through /_sim/bodies, gzip-compressed (even bodies)
+# or not (odd), to a server whose url selects the body.  Pages are read by
+# every table (purchase orders, their lines, vendors, units, and two tables
+# of unusual mappings: json columns, nested paths, parent. paths, "*") with
+# every column set (all columns, a few, count(*) only, the "*" jsonb
+# column); item replies by key lookups (item requests, as the request log
+# shows) on orders, lines and vendors; every tenth body by all of these.
+# One psql session runs each query with fast_json on and off and compares
+# the outcomes: the rows (count and md5 of their text, in order), or the
+# error (SQLSTATE, message and detail; the request id left out).
+#
+# Prints "measured: ..." and "result: ..." lines; fails on any difference,
+# printing the body and both outcomes (the bodies showing one are kept in
+# DIFF_KEEP, default $RUNDIR/diff_failures).  DIFF_BODIES (default 800),
+# DIFF_SEED (default 20261205): a longer run is e.g. DIFF_BODIES=50000;
+# another seed gives other mutations, the same seed the same bodies.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set +e
+DB=makini_diff_test
+BODIES=${DIFF_BODIES:-800}
+SEED=${DIFF_SEED:-20261205}
+BATCH=100
+KEEP=${DIFF_KEEP:-$RUNDIR/diff_failures}
+SIM="http://127.0.0.1:$SIM_PORT/_sim"
+TMP=$(mktemp -d)
+
+cleanup_diff() {
+	curl -s -S --max-time 10 "$SIM/bodies?dir=" >/dev/null
+	as_pg $PGBIN/dropdb -h "$PGHOST" -p "$PGPORT" -U makini --if-exists $DB >/dev/null 2>&1
+	rm -rf "$TMP"
+}
+trap cleanup_diff EXIT
+
+echo "seed: $SEED, bodies: $BODIES (DIFF_SEED, DIFF_BODIES)"
+t0=$(date +%s)
+$PYTHON "$TOP/sql-tests/diff_bodies.py" --port "$SIM_PORT" --dir "$TMP/bodies" \
+	--seed "$SEED" --count "$BODIES" || { echo "diff_bodies.py failed"; exit 1; }
+curl -s -S --max-time 10 "$SIM/bodies?dir=$TMP/bodies" | grep -q '^ok$' ||
+	{ echo "the simulator does not serve the bodies"; exit 1; }
+
+as_pg $PGBIN/dropdb -h "$PGHOST" -p "$PGPORT" -U makini --if-exists $DB >/dev/null 2>&1
+as_pg $PGBIN/createdb -h "$PGHOST" -p "$PGPORT" -U makini $DB || { echo "createdb failed"; exit 1; }
+run_psql -q -d $DB <<'SQL' || { echo "setup failed"; exit 1; }
+CREATE EXTENSION makini_fdw;
+-- the url is set to the body's before each body
+CREATE SERVER diff FOREIGN DATA WRAPPER makini_fdw
+  OPTIONS (url 'http://127.0.0.1/_bodies/none/gzip', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER diff OPTIONS (token 'tok_plant_a');
+CREATE SCHEMA d;
+IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders, purchase_order_lines, vendors, units_of_measure)
+  FROM SERVER diff INTO d;
+ALTER FOREIGN TABLE d.vendors ADD COLUMN custom_fields jsonb OPTIONS (field '*');
+-- unusual mappings: json and jsonb of scalars and objects, nested paths
+-- (also below a scalar), a field of several resources, booleans
+CREATE FOREIGN TABLE d.odd (
+  key json OPTIONS (field 'key'),
+  order_no text,
+  addr json OPTIONS (field 'shipmentAddress'),
+  city text OPTIONS (field 'shipmentAddress.city'),
+  street jsonb OPTIONS (field 'billingAddress.street'),
+  below_scalar text OPTIONS (field 'orderNo.x'),
+  lines jsonb OPTIONS (field 'lineItems'),
+  total text OPTIONS (field 'totalGrossValue'),
+  total_json json OPTIONS (field 'totalGrossValue'),
+  name text,
+  is_active boolean,
+  rate text,
+  everything_else json OPTIONS (field '*')
+) SERVER diff OPTIONS (resource 'purchase-orders');
+CREATE FOREIGN TABLE d.odd_lines (
+  parent_key json OPTIONS (field 'parent.key'),
+  parent_addr jsonb OPTIONS (field 'parent.shipmentAddress'),
+  parent_city text OPTIONS (field 'parent.shipmentAddress.city'),
+  key text,
+  line_no text OPTIONS (field 'lineNo'),
+  price json OPTIONS (field 'price'),
+  rest jsonb OPTIONS (field '*')
+) SERVER diff OPTIONS (resource 'purchase-orders', expand 'lineItems');
+
+-- the queries: one text per outcome (row count and md5 of the rows' text);
+-- those with a lookup ask for the key of the body's first record (an item
+-- request where the API has one)
+CREATE TABLE diff_query (n serial, tbl text, cols text, q text, lookup text);
+INSERT INTO diff_query (tbl, cols, q, lookup)
+SELECT tbl, cols || coalesce(' where ' || lookup, ''), CASE WHEN cols = 'count(*)'
+    THEN format('SELECT count(*)::text FROM d.%I t', tbl)
+    ELSE format($q$SELECT count(*) || ' ' || coalesce(md5(string_agg(coalesce(%s, 'NULL'), E'\n')), '-') FROM d.%I t$q$, expr, tbl)
+  END, lookup
+FROM (VALUES
+  ('purchase_orders', 'all', 't::text', NULL),
+  ('purchase_orders', 'few', 'row(t.key, t.total_gross_value, t.order_date, t.shipment_address->>''city'')::text', NULL),
+  ('purchase_orders', 'count(*)', NULL, NULL),
+  ('purchase_orders', 'custom_fields', 't.custom_fields::text', NULL),
+  ('purchase_order_lines', 'all', 't::text', NULL),
+  ('purchase_order_lines', 'few', 'row(t.order_key, t.key, t.line_no, t.price)::text', NULL),
+  ('purchase_order_lines', 'count(*)', NULL, NULL),
+  ('purchase_order_lines', 'custom_fields', 't.custom_fields::text', NULL),
+  ('vendors', 'all', 't::text', NULL),
+  ('vendors', 'few', 'row(t.key, t.name)::text', NULL),
+  ('vendors', 'count(*)', NULL, NULL),
+  ('vendors', 'custom_fields', 't.custom_fields::text', NULL),
+  ('units_of_measure', 'all', 't::text', NULL),
+  ('odd', 'all', 't::text', NULL),
+  ('odd_lines', 'all', 't::text', NULL),
+  ('purchase_orders', 'all', 't::text', 't.key = %L'),
+  ('purchase_order_lines', 'all', 't::text', 't.order_key = %L'),
+  ('vendors', 'all', 't::text', 't.key = %L')
+) AS v(tbl, cols, expr, lookup);
+CREATE TABLE diff_key (body int PRIMARY KEY, key text, item boolean);
+
+-- one query's outcome with the fast scanner on or off
+CREATE FUNCTION diff_outcome(q text, fast boolean) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  r text;
+  s text;
+  m text;
+  d text;
+BEGIN
+  PERFORM set_config('makini_fdw.fast_json', fast::text, true);
+  -- counts the replies the fast scanner leaves to PostgreSQL's parser
+  PERFORM set_config('client_min_messages', CASE WHEN fast THEN 'debug2' ELSE 'notice' END, true);
+  EXECUTE q INTO r;
+  PERFORM set_config('client_min_messages', 'notice', true);
+  RETURN 'rows ' || r;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+  RETURN 'error ' || s || ' ' || m || ' | ' ||
+    regexp_replace(d, 'request id req_[0-9a-f]+', 'request id ?', 'g');
+END $$;
+
+CREATE TABLE diff_tally (outcome text, n bigint);
+
+-- bodies first .. last-1, every query with fast_json on and off: the
+-- differences, with newlines and tabs escaped
+CREATE FUNCTION diff_run(first int, last int, port int)
+RETURNS TABLE (body int, tbl text, cols text, fast text, reference text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  q record;
+  body_key text;
+  item boolean;
+  query text;
+  a text;
+  b text;
+BEGIN
+  CREATE TEMP TABLE IF NOT EXISTS outcomes (outcome text);
+  FOR i IN first .. last - 1 LOOP
+    EXECUTE format('ALTER SERVER diff OPTIONS (SET url %L)',
+                   format('http://127.0.0.1:%s/_bodies/%s/%s', port, i,
+                          CASE WHEN i % 2 = 0 THEN 'gzip' ELSE 'identity' END));
+    SELECT k.key, k.item INTO body_key, item FROM diff_key k WHERE k.body = i;
+    RAISE NOTICE 'diff body % queries %', i,
+      (SELECT count(*) FROM diff_query WHERE (lookup IS NOT NULL) = item OR i % 10 = 0);
+    -- lookups on item replies, the others on pages; both on every tenth
+    FOR q IN SELECT * FROM diff_query
+             WHERE (lookup IS NOT NULL) = item OR i % 10 = 0 ORDER BY n LOOP
+      query := q.q || coalesce(' WHERE ' || format(q.lookup, body_key), '');
+      a := diff_outcome(query, true);
+      b := diff_outcome(query, false);
+      INSERT INTO outcomes VALUES (CASE WHEN b LIKE 'rows%' THEN 'rows' ELSE left(b, 11) END);
+      IF a IS DISTINCT FROM b THEN
+        body := i;
+        tbl := q.tbl;
+        cols := replace(q.cols, '%L', quote_literal(body_key));
+        fast := translate(a, E'\n\t', '  ');
+        reference := translate(b, E'\n\t', '  ');
+        RETURN NEXT;
+      END IF;
+    END LOOP;
+  END LOOP;
+  INSERT INTO diff_tally SELECT outcome, count(*) FROM outcomes GROUP BY 1;
+  TRUNCATE outcomes;
+END $$;
+SQL
+
+run_psql -q -d $DB -c "\\copy diff_key FROM '$TMP/bodies/keys.tsv'" || { echo "keys not loaded"; exit 1; }
+
+# one session per part of the run, one transaction per batch of bodies;
+# the requests of the first batch are logged (to check the lookups), the
+# others not (a long run makes millions)
+run_bodies() {
+	local from=$1 to=$2
+	for ((first = from; first < to; first += BATCH)); do
+		echo "SELECT * FROM diff_run($first, $((first + BATCH > to ? to : first + BATCH)), $SIM_PORT);"
+	done >"$TMP/run.sql"
+	$PGBIN/psql -X -q -A -t -F $'\t' -d $DB -v ON_ERROR_STOP=1 -f "$TMP/run.sql" \
+		>>"$TMP/diffs.tsv" 2>>"$TMP/run.err"
+}
+seq0=$(curl -s -S --max-time 10 "$SIM/requests" | tail -n +2 | cut -d, -f1 | sort -n | tail -1)
+first_batch=$((BATCH < BODIES ? BATCH : BODIES))
+run_bodies 0 $first_batch
+rc=$?
+# the lookups were item requests
+items=$(curl -s -S --max-time 60 "$SIM/requests?since=$seq0" | grep -cE '/_bodies/[0-9]+/[a-z]+/api/erp/(purchase-orders|vendors)/[0-9]+,')
+curl -s -S --max-time 10 "$SIM/bodies?dir=$TMP/bodies&log=0" | grep -q '^ok$' || rc=1
+[ $rc = 0 ] && { run_bodies $first_batch $BODIES; rc=$?; }
+t1=$(date +%s)
+if [ $rc != 0 ]; then
+	echo "FAIL: the run stopped (psql exit $rc):"
+	grep -v '^DEBUG:' "$TMP/run.err" | tail -20
+	exit 1
+fi
+
+queries=$(run_psql -A -t -d $DB -c "SELECT count(*) FROM diff_query")
+comparisons=$(run_psql -A -t -d $DB -c "SELECT coalesce(sum(n), 0) FROM diff_tally")
+tally=$(run_psql -A -t -d $DB -c "SELECT string_agg(outcome || ' ' || total, ', ' ORDER BY total DESC)
+	FROM (SELECT outcome, sum(n) AS total FROM diff_tally GROUP BY 1) s")
+# per kind of body: the replies the fast scanner took (those it left to
+# PostgreSQL's parser follow the body's notice)
+took=$(awk -F'\t' '
+	FILENAME == ARGV[1] { kind[$1] = $2; next }
+	/NOTICE:  diff body / { n = split($0, w, " "); body = w[n - 2]; all[kind[body]] += w[n]; next }
+	/left to PostgreSQL.s JSON parser/ { left[kind[body]]++ }
+	END { for (k in all) printf "%s%s %d of %d", (m++ ? ", " : ""), k, all[k] - left[k], all[k] }
+' "$TMP/bodies/index.tsv" "$TMP/run.err")
+differences=$(grep -c . "$TMP/diffs.tsv")
+kinds=$(cut -f2 "$TMP/bodies/index.tsv" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')
+echo "measured: $BODIES bodies ($kinds), $comparisons comparisons of $queries queries with fast_json on and off ($((2 * comparisons)) parses) in $((t1 - t0)) s"
+echo "measured: outcomes: $tally"
+echo "measured: replies the fast scanner took (the others went to PostgreSQL's parser): $took"
+
+echo "measured: item requests (key lookups) for the first $first_batch bodies: $items"
+lookups=$(run_psql -A -t -d $DB -c "SELECT count(*) FROM diff_key k
+	WHERE (k.item OR k.body % 10 = 0) AND k.body < $first_batch")
+if [ "$items" != $((lookups * 6)) ]; then
+	echo "FAIL: $items item requests for key lookups, $((lookups * 6)) expected"
+	exit 1
+fi
+expected=$(run_psql -A -t -d $DB -c "SELECT count(*) FROM diff_key k, diff_query q
+	WHERE (q.lookup IS NOT NULL) = k.item OR k.body % 10 = 0")
+if [ "$comparisons" != "$expected" ]; then
+	echo "FAIL: $comparisons comparisons made, $expected expected"
+	exit 1
+fi
+if [ "$differences" -gt 0 ]; then
+	mkdir -p "$KEEP"
+	echo "FAIL: $differences difference(s); the first 20:"
+	head -20 "$TMP/diffs.tsv" | while IFS=$'\t' read -r body tbl cols fast reference; do
+		cp "$TMP/bodies/$body.json" "$KEEP/$SEED-$body.json"
+		echo "--- body $body (seed $SEED, kept as $KEEP/$SEED-$body.json), table $tbl, columns $cols"
+		awk -F'\t' -v b="$body" '$1 == b { print "    made: " $2 " of " $4 ": " $5 }' "$TMP/bodies/index.tsv"
+		echo "    fast_json on:  $fast"
+		echo "    fast_json off: $reference"
+		$PYTHON -c 'import sys; d = open(sys.argv[1], "rb").read(); print("    body (%d bytes): %r" % (len(d), d[:1500]))' \
+			"$TMP/bodies/$body.json"
+	done
+	echo "result: test_differential: $differences difference(s) in $comparisons comparisons (seed $SEED)"
+	exit 1
+fi
+echo "result: test_differential: no difference in $comparisons comparisons of $BODIES bodies (seed $SEED)"
