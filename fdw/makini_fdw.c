@@ -364,8 +364,9 @@ pushable_sorts(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 		MakiniSort *s;
 		ListCell   *lc2;
 		bool		nonnull = false;
+		bool		descending;
 
-		if (em_expr == NULL || pk->pk_strategy == 0 ||
+		if (em_expr == NULL || !makini_pathkey_ordered(pk, &descending) ||
 			(field = makini_sortable_field(baserel, info->topts, em_expr)) == NULL)
 			return NIL;
 		foreach(lc2, info->conds)
@@ -379,7 +380,7 @@ pushable_sorts(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 			return NIL;
 		s = palloc0(sizeof(MakiniSort));
 		s->field = field;
-		s->descending = (pk->pk_strategy == BTGreaterStrategyNumber);
+		s->descending = descending;
 		sorts = lappend(sorts, s);
 	}
 	return sorts;
@@ -475,9 +476,9 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *i
 		records = Max(1.0, ppi->ppi_rows / info->expansion);
 		scan_cost(info, records, 1, ppi->ppi_rows, &startup, &total);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
+				 makini_foreignscan_path(root, baserel, ppi->ppi_rows,
 										 startup, total, NIL, required_outer,
-										 NULL, NIL));
+										 NIL));
 	}
 }
 
@@ -499,16 +500,16 @@ makiniGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid
 		info->records = Min(info->records, variants);
 	scan_cost(info, info->records, variants, baserel->rows, &startup, &total);
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+			 makini_foreignscan_path(root, baserel, baserel->rows,
 									 startup, total, NIL,
-									 baserel->lateral_relids, NULL, NIL));
+									 baserel->lateral_relids, NIL));
 
 	sorts = (variants == 1) ? pushable_sorts(root, baserel, info) : NIL;
 	if (sorts != NIL)
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+				 makini_foreignscan_path(root, baserel, baserel->rows,
 										 startup, total, root->query_pathkeys,
-										 baserel->lateral_relids, NULL,
+										 baserel->lateral_relids,
 										 list_make1(sorts)));
 	add_parameterized_paths(root, baserel, info);
 }
