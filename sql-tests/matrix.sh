@@ -14,7 +14,8 @@
 # in their own network namespace too, so the simulator's port 18765 never
 # meets another run's.  Prints each release's output, then one line a
 # release "<release>: N passed, M failed", and as its last line the sum
-# "N passed, M failed".  Exit status 0 only if nothing failed.
+# "N passed, M failed".  Exit status 0 only if nothing failed.  The output,
+# pg_regress's results and diffs of each release stay in LOGS.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -103,9 +104,22 @@ run_release() {
 	in_root offline "$root" "cd $SRC && bash sql-tests/run-tests.sh"
 }
 
+# Keeps what pg_regress left in the root (results/, regression.diffs) in
+# LOGS/<release>-results: where a new expected/NAME_1.out comes from.
+keep_results() {
+	local rel=$1 src=$ROOTS/$1$SRC
+	rm -rf "$LOGS/$rel-results"
+	mkdir -p "$LOGS/$rel-results"
+	cp -a "$src/results" "$LOGS/$rel-results/" 2>/dev/null || true
+	cp -a "$src/regression.diffs" "$LOGS/$rel-results/" 2>/dev/null || true
+}
+
 mkdir -p "$ROOTS" "$LOGS"
 releases=("$@")
 [ ${#releases[@]} -gt 0 ] || releases=(trixie sid)
+for rel in "${releases[@]}"; do
+	[[ $rel =~ ^[a-z][a-z0-9-]*$ ]] || { log "usage: matrix.sh [release...] (Debian code names, e.g. trixie sid)"; exit 2; }
+done
 
 total_passed=0
 total_failed=0
@@ -116,6 +130,7 @@ for rel in "${releases[@]}"; do
 	set +e
 	run_release "$rel" 2>&1 | tee "$LOGS/$rel.log"
 	set -e
+	keep_results "$rel"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOGS/$rel.log" | tail -1)
 	[ -n "$line" ] || line="0 passed, 1 failed"	# it did not get to run
 	pg=$(grep -oE '^==> PostgreSQL [0-9]+' "$LOGS/$rel.log" | tail -1 | sed 's/^==> //')
