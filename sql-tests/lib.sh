@@ -41,6 +41,7 @@ pick_pg_major() {
 		echo "$PG_MAJOR"; return
 	fi
 	if [ -n "${PG_CONFIG:-}" ]; then
+		[ -x "$PG_CONFIG" ] || { log "PG_CONFIG=$PG_CONFIG is not an executable pg_config"; exit 1; }
 		"$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'; return
 	fi
 	n=$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sed -E 's|.*/postgresql/([0-9]+)/.*|\1|' | sort -n | tail -1)
