@@ -22,7 +22,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared header (PGXS tracks no headers)
-$(OBJS): fdw/makini_fdw.h
+$(OBJS): fdw/makini_fdw.h fdw/compat.h
 
 .PHONY: bench demo test
 test:

@@ -357,19 +357,20 @@ pushable_sorts(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)
 	Expr	   *em_expr;
 	char	   *field;
 	MakiniSort *s;
+	bool		descending;
 
 	if (root->query_pathkeys == NIL)
 		return NIL;
 	pk = linitial_node(PathKey, root->query_pathkeys);
 	em_expr = em_expr_for_rel(pk->pk_eclass, baserel);
-	if (em_expr == NULL || pk->pk_strategy == 0 ||
+	if (em_expr == NULL || !makini_pathkey_ordered(pk, &descending) ||
 		(field = makini_sortable_field(baserel, info->topts, em_expr)) == NULL)
 		return NIL;
 	while (IsA(em_expr, RelabelType))
 		em_expr = ((RelabelType *) em_expr)->arg;
 	s = palloc0(sizeof(MakiniSort));
 	s->field = field;
-	s->descending = (pk->pk_strategy == BTGreaterStrategyNumber);
+	s->descending = descending;
 	s->nulls_first = pk->pk_nulls_first;
 	s->attnum = castNode(Var, em_expr)->varattno;
 	return list_make1(s);
@@ -465,9 +466,9 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *i
 		records = Max(1.0, ppi->ppi_rows / info->expansion);
 		scan_cost(info, records, 1, ppi->ppi_rows, &startup, &total);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
+				 makini_foreignscan_path(root, baserel, ppi->ppi_rows,
 										 startup, total, NIL, required_outer,
-										 NULL, NIL));
+										 NIL));
 	}
 }
 
@@ -511,17 +512,17 @@ makiniGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid
 		info->records = Min(info->records, variants);
 	scan_cost(info, info->records, variants, baserel->rows, &startup, &total);
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+			 makini_foreignscan_path(root, baserel, baserel->rows,
 									 startup, total, NIL,
-									 baserel->lateral_relids, NULL, NIL));
+									 baserel->lateral_relids, NIL));
 
 	sorts = (variants == 1) ? pushable_sorts(root, baserel, info) : NIL;
 	if (sorts != NIL)
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+				 makini_foreignscan_path(root, baserel, baserel->rows,
 										 startup, total + nulls_pass_cost(info, conds, sorts),
 										 list_make1(linitial(root->query_pathkeys)),
-										 baserel->lateral_relids, NULL,
+										 baserel->lateral_relids,
 										 list_make1(sorts)));
 	add_parameterized_paths(root, baserel, info);
 }

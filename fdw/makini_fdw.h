@@ -27,6 +27,8 @@
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 
+#include "compat.h"
+
 #define MAKINI_FDW_VERSION "1.0.0"
 #define MAKINI_DEFAULT_URL "https://api.makini.io"
 #define MAKINI_API_PREFIX "/api/erp/"
@@ -159,14 +161,16 @@ extern bool makini_is_retryable(const MakiniResponse *resp);
 extern bool makini_is_unreachable(const MakiniResponse *resp);
 extern void makini_check_deprecation(const MakiniResponse *resp,
 									 const MakiniReplyContext *ctx);
-extern void makini_bad_reply(const MakiniReplyContext *ctx,
-							 const char *fmt,...) pg_attribute_printf(2, 3)
-			pg_attribute_noreturn();
-extern void makini_report_bad_value(const MakiniReplyContext *ctx,
-									const char *relname, const char *attname,
-									const char *field, const char *record_key,
-									const char *parent_key, const char *value,
-									const char *reason) pg_attribute_noreturn();
+pg_noreturn extern void makini_bad_reply(const MakiniReplyContext *ctx,
+										 const char *fmt,...) pg_attribute_printf(2, 3);
+pg_noreturn extern void makini_report_bad_value(const MakiniReplyContext *ctx,
+												const char *relname,
+												const char *attname,
+												const char *field,
+												const char *record_key,
+												const char *parent_key,
+												const char *value,
+												const char *reason);
 
 /* ------------------------------------------------------------------------
  * convert.c: the column map (column → field path, type input) and

@@ -80,11 +80,11 @@ static const char *check_field(const char *value);
 static const char *check_token(const char *value);
 static const char *check_ca_file(const char *value);
 
-static void report_unknown_option(const char *name, int where)
-			pg_attribute_noreturn();
-static void report_invalid_value(const MakiniOption *opt,
-								 const char *value, const char *detail,
-								 const char *hint) pg_attribute_noreturn();
+pg_noreturn static void report_unknown_option(const char *name, int where);
+pg_noreturn static void report_invalid_value(const MakiniOption *opt,
+											 const char *value,
+											 const char *detail,
+											 const char *hint);
 
 static const char *const on_unreachable_choices[] = {"error", "skip", NULL};
 

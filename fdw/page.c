@@ -805,34 +805,38 @@ on_scalar(PageParseState *st, char *token, int len, JsonTokenType type)
  */
 
 /* Semantic callback: an object starts; the lexer is at its '{'. */
-static void
+static MakiniJsonResult
 cb_object_start(void *state)
 {
 	PageParseState *st = (PageParseState *) state;
 
-	st->name_from = st->lex->token_start + 1;
+	st->name_from = makini_lex_token_start(st->lex) + 1;
 	on_object_start(st);
+	return MAKINI_JSON_OK;
 }
 
 /* Semantic callback: an object ends. */
-static void
+static MakiniJsonResult
 cb_object_end(void *state)
 {
 	on_object_end((PageParseState *) state);
+	return MAKINI_JSON_OK;
 }
 
 /* Semantic callback: an array starts. */
-static void
+static MakiniJsonResult
 cb_array_start(void *state)
 {
 	on_array_start((PageParseState *) state);
+	return MAKINI_JSON_OK;
 }
 
 /* Semantic callback: an array ends. */
-static void
+static MakiniJsonResult
 cb_array_end(void *state)
 {
 	on_array_end((PageParseState *) state);
+	return MAKINI_JSON_OK;
 }
 
 /* Raises HV00M for a reply that is not valid UTF-8 JSON. */
@@ -883,7 +887,7 @@ string_text(PageParseState *st, char *start, int len, int *outlen)
 		*outlen = len - 2;
 		return start + 1;
 	}
-	lex = makeJsonLexContextCstringLen(start, len, PG_UTF8, true);
+	lex = makini_json_lexer(start, len, true);
 	check_parse(json_lex(lex), lex, st->ctx);
 	if (GetDatabaseEncoding() == PG_UTF8)
 	{
@@ -915,20 +919,21 @@ field_name_token(PageParseState *st, char *colon_end, int *len)
 }
 
 /* Semantic callback: an array element starts; the lexer is at its first token. */
-static void
+static MakiniJsonResult
 cb_element_start(void *state, bool isnull)
 {
 	PageParseState *st = (PageParseState *) state;
 
-	st->value_start = st->lex->token_start;
+	st->value_start = makini_lex_token_start(st->lex);
 	on_element_start(st);
+	return MAKINI_JSON_OK;
 }
 
 /*
  * Semantic callback: a field starts; the lexer is past the name and its
  * ':' (no fname: nothing is de-escaped), at its value's first token.
  */
-static void
+static MakiniJsonResult
 cb_field_start(void *state, char *fname, bool isnull)
 {
 	PageParseState *st = (PageParseState *) state;
@@ -937,29 +942,31 @@ cb_field_start(void *state, char *fname, bool isnull)
 	int			toklen;
 	int			len;
 
-	st->value_start = st->lex->token_start;
+	st->value_start = makini_lex_token_start(st->lex);
 	if (st->skip_depth > 0)
-		return;
-	token = field_name_token(st, st->lex->prev_token_terminator, &toklen);
+		return MAKINI_JSON_OK;
+	token = field_name_token(st, makini_lex_prev_end(st->lex), &toklen);
 	name = string_text(st, token, toklen, &len);
-	on_field_start(st, name, len, st->lex->token_start);
+	on_field_start(st, name, len, makini_lex_token_start(st->lex));
+	return MAKINI_JSON_OK;
 }
 
 /* Semantic callback: a field ends; its value ended at the previous token. */
-static void
+static MakiniJsonResult
 cb_field_end(void *state, char *fname, bool isnull)
 {
 	PageParseState *st = (PageParseState *) state;
 
-	st->name_from = st->lex->prev_token_terminator;
-	on_field_end(st, isnull, st->lex->prev_token_terminator);
+	st->name_from = makini_lex_prev_end(st->lex);
+	on_field_end(st, isnull, makini_lex_prev_end(st->lex));
+	return MAKINI_JSON_OK;
 }
 
 /*
  * Semantic callback: a scalar value, which started at st->value_start and
  * ended at the previous token's end (a string's token is NULL).
  */
-static void
+static MakiniJsonResult
 cb_scalar(void *state, char *token, JsonTokenType type)
 {
 	PageParseState *st = (PageParseState *) state;
@@ -967,7 +974,7 @@ cb_scalar(void *state, char *token, JsonTokenType type)
 	int			len = st->lex->prev_token_terminator - start;
 
 	if (st->skip_depth > 0)
-		return;
+		return MAKINI_JSON_OK;
 	if (type != JSON_TOKEN_STRING)
 		on_scalar(st, start, len, type);
 	else if (scalar_ignored(st))
@@ -978,6 +985,7 @@ cb_scalar(void *state, char *token, JsonTokenType type)
 
 		on_scalar(st, text, len, type);
 	}
+	return MAKINI_JSON_OK;
 }
 
 /* Parses the reply with PostgreSQL's parser: the reference, and its errors. */
@@ -1000,7 +1008,7 @@ parse_with_postgres(PageParseState *st, char *body, size_t len)
 	sem.array_element_start = cb_element_start;
 	sem.scalar = cb_scalar;
 
-	st->lex = makeJsonLexContextCstringLen(body, (int) len, PG_UTF8, false);
+	st->lex = makini_json_lexer(body, len, false);
 	st->value_start = body;
 	check_parse(pg_parse_json(st->lex, &sem), st->lex, st->ctx);
 }
@@ -1712,12 +1720,13 @@ json_string_utf8(const char *tok, int len)
 }
 
 /* Extract callback: an object starts; its first field name follows. */
-static void
+static MakiniJsonResult
 ex_object_start(void *state)
 {
 	ExtractState *es = (ExtractState *) state;
 
-	es->name_from = es->lex->token_start + 1;
+	es->name_from = makini_lex_token_start(es->lex) + 1;
+	return MAKINI_JSON_OK;
 }
 
 /*
@@ -1725,13 +1734,13 @@ ex_object_start(void *state)
  * does not de-escape (see json_string_utf8): the name is found in the text,
  * between the end of the '{' or ',' before it and the ':' after it.
  */
-static void
+static MakiniJsonResult
 ex_field_start(void *state, char *fname, bool isnull)
 {
 	ExtractState *es = (ExtractState *) state;
 	int			level = es->lex->lex_level;
 	char	   *open = es->name_from;
-	char	   *close = es->lex->prev_token_terminator - 2;
+	char	   *close = makini_lex_prev_end(es->lex) - 2;
 
 	while (*open != '"')
 		open++;
@@ -1741,11 +1750,12 @@ ex_field_start(void *state, char *fname, bool isnull)
 	if (es->path.len > 0)
 		appendStringInfoChar(&es->path, '.');
 	appendStringInfoString(&es->path, json_string_utf8(open, close - open + 1));
-	es->value_start[level] = es->lex->token_start;
+	es->value_start[level] = makini_lex_token_start(es->lex);
+	return MAKINI_JSON_OK;
 }
 
 /* Extract callback: a field ends; objects and arrays are kept as raw text. */
-static void
+static MakiniJsonResult
 ex_field_end(void *state, char *fname, bool isnull)
 {
 	ExtractState *es = (ExtractState *) state;
@@ -1757,44 +1767,48 @@ ex_field_end(void *state, char *fname, bool isnull)
 		char	   *start = es->value_start[level];
 
 		if (*start == '{' || *start == '[')
-			es->values[i] = pnstrdup(start, es->lex->prev_token_terminator - start);
+			es->values[i] = pnstrdup(start, makini_lex_prev_end(es->lex) - start);
 	}
 	es->path.len = es->saved_len[level];
 	es->path.data[es->path.len] = '\0';
-	es->name_from = es->lex->prev_token_terminator;
+	es->name_from = makini_lex_prev_end(es->lex);
+	return MAKINI_JSON_OK;
 }
 
 /* Extract callback: a scalar at a wanted path. */
-static void
+static MakiniJsonResult
 ex_scalar(void *state, char *token, JsonTokenType type)
 {
 	ExtractState *es = (ExtractState *) state;
 	int			i = extract_match(es);
 
 	if (i < 0 || type == JSON_TOKEN_NULL)
-		return;
+		return MAKINI_JSON_OK;
 	if (type == JSON_TOKEN_STRING)
 	{
 		char	   *start = es->value_start[es->lex->lex_level];
 
 		es->values[i] = json_string_utf8(start,
-										 es->lex->prev_token_terminator - start);
+										 makini_lex_prev_end(es->lex) - start);
 	}
 	else
 		es->values[i] = token;
+	return MAKINI_JSON_OK;
 }
 
 /* Extract callbacks: arrays hide their contents from path matching. */
-static void
+static MakiniJsonResult
 ex_array_start(void *state)
 {
 	((ExtractState *) state)->array_depth++;
+	return MAKINI_JSON_OK;
 }
 
-static void
+static MakiniJsonResult
 ex_array_end(void *state)
 {
 	((ExtractState *) state)->array_depth--;
+	return MAKINI_JSON_OK;
 }
 
 /*
@@ -1821,8 +1835,7 @@ makini_json_extract(const char *body, size_t len, int npaths,
 	es.paths = paths;
 	es.values = values;
 	initStringInfo(&es.path);
-	es.lex = makeJsonLexContextCstringLen(pnstrdup(body, len), (int) len,
-										  PG_UTF8, false);
+	es.lex = makini_json_lexer(pnstrdup(body, len), len, false);
 	/* nesting takes at least two bytes a level */
 	es.saved_len = palloc(sizeof(int) * (len / 2 + 2));
 	es.value_start = palloc(sizeof(char *) * (len / 2 + 2));

@@ -223,7 +223,6 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	ListCell   *lc;
 	Oid			userid;
 	UserMapping *um;
-	RangeTblEntry *rte;
 
 	node->fdw_state = st;
 	st->wait_fd = st->timer_fd = -1;
@@ -253,8 +252,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	userid = makini_scan_user(fsplan, estate);
 	um = GetUserMapping(userid, GetForeignTable(RelationGetRelid(rel))->serverid);
 	st->conn = makini_get_connection(&st->topts->server, um);
 	st->map = makini_build_column_map(rel, st->topts, attrs);

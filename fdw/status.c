@@ -84,7 +84,7 @@ server_usable(Oid serverid)
 {
 	Oid			userid = GetUserId();
 
-	if (pg_foreign_server_aclcheck(serverid, userid, ACL_USAGE) != ACLCHECK_OK)
+	if (makini_server_aclcheck(serverid, userid) != ACLCHECK_OK)
 		return false;
 	return SearchSysCacheExists2(USERMAPPINGUSERSERVER,
 								 ObjectIdGetDatum(userid),
@@ -143,8 +143,7 @@ named_server(const char *name)
 				 errmsg("server \"%s\" is not a makini_fdw server", name),
 				 errdetail("It uses foreign-data wrapper \"%s\".",
 						   GetForeignDataWrapper(server->fdwid)->fdwname)));
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
-										   ACL_USAGE);
+	aclresult = makini_server_aclcheck(server->serverid, GetUserId());
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, name);
 	return server;

@@ -4,7 +4,8 @@
 # sets up servers, user mappings and imported schemas the way an analyst
 # would, and runs a handful of real analyst queries, printing their results.
 # KEEP=1 leaves the cluster and simulator running afterwards (psql -h
-# /tmp/makini_fdw_run/sock -p 54329 -U makini demo).
+# /tmp/makini_fdw_run/sock -p 54329 -U makini demo).  PGPORT and SIM_PORT
+# choose other ports.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_deps
@@ -14,11 +15,11 @@ start_simulator
 start_cluster
 as_pg $PGBIN/createdb -h "$PGHOST" -p "$PGPORT" -U makini demo
 
-run_psql -d demo -e <<'SQL'
+run_psql -d demo -e -v sim_url="http://127.0.0.1:$SIM_PORT" <<'SQL'
 -- one server per Makini connection; the token lives in a user mapping
 CREATE EXTENSION makini_fdw;
 SELECT makini_fdw_version();
-CREATE SERVER plant_a FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
+CREATE SERVER plant_a FOREIGN DATA WRAPPER makini_fdw OPTIONS (url :'sim_url');
 CREATE USER MAPPING FOR CURRENT_USER SERVER plant_a OPTIONS (token 'tok_plant_a');
 CREATE SCHEMA erp;
 IMPORT FOREIGN SCHEMA makini FROM SERVER plant_a INTO erp;

@@ -6,8 +6,6 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PGBIN/pg_config
 PYTHON=/usr/bin/python3
 export PGPORT=${PGPORT:-54329}
 export SIM_PORT=${SIM_PORT:-18765}
@@ -28,28 +26,72 @@ as_pg() {
 	fi
 }
 
+# Runs apt-get, once more after a pause if the first try fails (a network
+# hiccup on the mirror).
+apt_retry() {
+	apt-get "$@" || { log "apt-get $1 failed; retrying once"; sleep 5; apt-get "$@"; }
+}
+
+# The PostgreSQL major version to build and test against: PG_MAJOR if set,
+# else the one PG_CONFIG names, else the newest server installed here, else
+# the one this Debian release offers (its "postgresql" package depends on it).
+pick_pg_major() {
+	local n
+	if [ -n "${PG_MAJOR:-}" ]; then
+		echo "$PG_MAJOR"; return
+	fi
+	if [ -n "${PG_CONFIG:-}" ]; then
+		[ -x "$PG_CONFIG" ] || { log "PG_CONFIG=$PG_CONFIG is not an executable pg_config"; exit 1; }
+		"$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'; return
+	fi
+	n=$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sed -E 's|.*/postgresql/([0-9]+)/.*|\1|' | sort -n | tail -1)
+	if [ -z "$n" ]; then
+		if ! apt-cache show postgresql >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+			apt_retry update -q >/dev/null
+		fi
+		n=$(apt-cache depends postgresql 2>/dev/null | sed -nE 's/^ *Depends: postgresql-([0-9]+)$/\1/p' | head -1)
+	fi
+	[ -n "$n" ] || { log "no PostgreSQL found here or in apt; set PG_MAJOR or PG_CONFIG"; exit 1; }
+	echo "$n"
+}
+
+GIVEN_PG_CONFIG=${PG_CONFIG:-}
+PG_MAJOR=$(pick_pg_major)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+export PG_MAJOR PG_CONFIG
+
+# Where psql, initdb and pg_ctl are (known once PostgreSQL is installed).
+pg_bindir() {
+	if [ -x "$PG_CONFIG" ]; then "$PG_CONFIG" --bindir; else echo "/usr/lib/postgresql/$PG_MAJOR/bin"; fi
+}
+PGBIN=$(pg_bindir)
+
 # Installs the Debian packages the build, the cluster and the tests need.
 install_deps() {
-	local pkgs="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libdeflate-dev gcc make curl python3 sqlsmith"
+	local pkgs="libcurl4-openssl-dev libdeflate-dev gcc make curl python3 sqlsmith"
+	# Debian's PostgreSQL packages, unless PG_CONFIG names an installation
+	[ -x "$GIVEN_PG_CONFIG" ] || pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR $pkgs"
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 	done
-	[ -z "$missing" ] && return 0
-	if [ "$(id -u)" != 0 ]; then
-		log "missing packages:$missing (run as root to install them)"; exit 1
+	if [ -n "$missing" ]; then
+		if [ "$(id -u)" != 0 ]; then
+			log "missing packages:$missing (run as root to install them)"; exit 1
+		fi
+		log "installing:$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt_retry update -q >/dev/null
+		apt_retry install -y -q --no-install-recommends $missing >/dev/null
 	fi
-	log "installing:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q >/dev/null
-	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	PGBIN=$(pg_bindir)
 }
 
-# Builds and installs the extension into the PostgreSQL 15 installation.
+# Builds and installs the extension into the PostgreSQL that PG_CONFIG names.
 build_install() {
 	log "building makini_fdw"
-	make -C "$TOP" -s PG_CONFIG=$PG_CONFIG >/dev/null
-	make -C "$TOP" -s PG_CONFIG=$PG_CONFIG install >/dev/null
+	make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
 # A port nothing listens on: the proxy the postmaster's environment names.

@@ -5,7 +5,18 @@
 # "N passed, N failed".  Exit status 0 only if nothing failed.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# The pg_regress suites name the simulator http://127.0.0.1:18765 (their
+# expected output shows it), so the test command always runs it there; to
+# keep that port apart from anything else, run the command in its own network
+# namespace (sql-tests/matrix.sh does: unshare -n).
+if [ "$SIM_PORT" != 18765 ]; then
+	log "run-tests.sh runs the simulator on port 18765 (the pg_regress suites name it), not SIM_PORT=$SIM_PORT;"
+	log "run it in its own network namespace instead, e.g.: unshare -n sh -c 'ip link set lo up; exec bash sql-tests/run-tests.sh'"
+	exit 2
+fi
+
 install_deps
+log "$("$PG_CONFIG" --version), $PG_CONFIG"
 build_install
 trap cleanup EXIT
 start_simulator
@@ -26,11 +37,12 @@ count $rc
 log "pg_regress suites"
 rm -rf "$TOP/results" "$TOP/regression.diffs" "$TOP/regression.out"
 set +e
-make -C "$TOP" -s PG_CONFIG=$PG_CONFIG installcheck >"$RUNDIR/regress.log" 2>&1
+make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" installcheck >"$RUNDIR/regress.log" 2>&1
 set -e
-grep -E '\.\.\. ' "$RUNDIR/regress.log" || cat "$RUNDIR/regress.log"
-ok=$(grep -cE '\.\.\. ok' "$RUNDIR/regress.log" || true)
-bad=$(grep -cE '\.\.\. (FAILED|failed)' "$RUNDIR/regress.log" || true)
+# one line a suite: "test NAME ... ok" (15) or "ok N - NAME" / "not ok N - NAME" (16+)
+grep -E '\.\.\. |^(not )?ok [0-9]+ ' "$RUNDIR/regress.log" || cat "$RUNDIR/regress.log"
+ok=$(grep -cE '\.\.\. ok|^ok [0-9]+ ' "$RUNDIR/regress.log" || true)
+bad=$(grep -cE '\.\.\. (FAILED|failed)|^not ok [0-9]+ ' "$RUNDIR/regress.log" || true)
 passed=$((passed + ok))
 failed=$((failed + bad))
 if [ "$ok" = 0 ] && [ "$bad" = 0 ]; then

@@ -1,0 +1,183 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		  Every difference between the PostgreSQL versions makini_fdw builds
+ *		  against (15, 16, 17, 18), gathered in one place.
+ *
+ * The code calls the wrappers below; each one maps to the server's API of
+ * the version compiled against.  Nothing else in fdw/ tests
+ * PG_VERSION_NUM.  Where a change is listed under a version, that is the
+ * version that made it:
+ *
+ *	16	pg_foreign_server_aclcheck() gone (object_aclcheck); DecodeDateTime()
+ *		takes a DateTimeErrorExtra; RangeTblEntry.checkAsUser gone (the
+ *		planner puts it into ForeignScan.checkAsUser); JSON semantic
+ *		callbacks return JsonParseErrorType.
+ *	17	create_foreignscan_path() takes fdw_restrictinfo;
+ *		makeJsonLexContextCstringLen() takes the context to fill first;
+ *		JsonLexContext's input positions became const.
+ *	18	create_foreignscan_path() takes disabled_nodes;
+ *		PathKey.pk_strategy became pk_cmptype; pg_attribute_noreturn()
+ *		gone (the pg_noreturn prefix replaces it); ExplainState and the
+ *		ExplainProperty*() functions live in their own headers;
+ *		POSIX_COLLATION_OID no longer has a symbol.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MAKINI_COMPAT_H
+#define MAKINI_COMPAT_H
+
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "commands/explain.h"
+#include "common/jsonapi.h"
+#include "executor/executor.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/pathnodes.h"
+#include "optimizer/pathnode.h"
+#include "utils/acl.h"
+#include "utils/datetime.h"
+
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_foreign_server.h"
+#endif
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+
+/*
+ * A function that never returns: written before the declaration, as
+ * PostgreSQL 18 wants it.  Before 18 the attribute does the same.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/* The built-in "POSIX" collation (its OID is fixed in pg_collation.dat). */
+#ifndef POSIX_COLLATION_OID
+#define POSIX_COLLATION_OID 951
+#endif
+
+/*
+ * The return type of a JSON semantic callback, and the statement that ends
+ * one successfully: void and a bare "return" before 16.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef JsonParseErrorType MakiniJsonResult;
+#define MAKINI_JSON_OK JSON_SUCCESS
+#else
+typedef void MakiniJsonResult;
+#define MAKINI_JSON_OK
+#endif
+
+/*
+ * Where the lexer is in its input: the current token's start and the end
+ * of the previous token.  The input is makini_fdw's own buffer (17 made
+ * these pointers const).
+ */
+#if PG_VERSION_NUM >= 170000
+#define makini_lex_token_start(lex) unconstify(char *, (lex)->token_start)
+#define makini_lex_prev_end(lex) unconstify(char *, (lex)->prev_token_terminator)
+#else
+#define makini_lex_token_start(lex) ((lex)->token_start)
+#define makini_lex_prev_end(lex) ((lex)->prev_token_terminator)
+#endif
+
+/*
+ * A lexer over len bytes at json, allocated in the current memory context;
+ * need_escapes: de-escape strings into lex->strval.
+ */
+static inline JsonLexContext *
+makini_json_lexer(char *json, size_t len, bool need_escapes)
+{
+#if PG_VERSION_NUM >= 170000
+	return makeJsonLexContextCstringLen(NULL, json, len, PG_UTF8,
+										need_escapes);
+#else
+	return makeJsonLexContextCstringLen(json, (int) len, PG_UTF8,
+										need_escapes);
+#endif
+}
+
+/* A foreign scan path, with the arguments makini_fdw sets (none disabled). */
+static inline ForeignPath *
+makini_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
+						Cost startup_cost, Cost total_cost, List *pathkeys,
+						Relids required_outer, List *fdw_private)
+{
+#if PG_VERSION_NUM >= 180000
+	return create_foreignscan_path(root, rel, NULL, rows, 0, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   NULL, NIL, fdw_private);
+#elif PG_VERSION_NUM >= 170000
+	return create_foreignscan_path(root, rel, NULL, rows, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   NULL, NIL, fdw_private);
+#else
+	return create_foreignscan_path(root, rel, NULL, rows, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   NULL, fdw_private);
+#endif
+}
+
+/* Does the path key sort by a btree ordering, and is it descending? */
+static inline bool
+makini_pathkey_ordered(const PathKey *pk, bool *descending)
+{
+#if PG_VERSION_NUM >= 180000
+	*descending = (pk->pk_cmptype == COMPARE_GT);
+	return pk->pk_cmptype == COMPARE_LT || pk->pk_cmptype == COMPARE_GT;
+#else
+	*descending = (pk->pk_strategy == BTGreaterStrategyNumber);
+	return pk->pk_strategy == BTLessStrategyNumber ||
+		pk->pk_strategy == BTGreaterStrategyNumber;
+#endif
+}
+
+/* The user's USAGE privilege on a foreign server. */
+static inline AclResult
+makini_server_aclcheck(Oid serverid, Oid userid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ForeignServerRelationId, serverid, userid,
+						   ACL_USAGE);
+#else
+	return pg_foreign_server_aclcheck(serverid, userid, ACL_USAGE);
+#endif
+}
+
+/*
+ * The user a foreign scan runs as: the view owner's for a scan through a
+ * view, else the current user.
+ */
+static inline Oid
+makini_scan_user(ForeignScan *fsplan, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	Oid			userid = fsplan->checkAsUser;
+#else
+	Oid			userid = exec_rt_fetch(fsplan->scan.scanrelid,
+									   estate)->checkAsUser;
+#endif
+
+	return OidIsValid(userid) ? userid : GetUserId();
+}
+
+/* DecodeDateTime() without the error details that 16 added. */
+static inline int
+makini_decode_datetime(char **field, int *ftype, int nf, int *dtype,
+					   struct pg_tm *tm, fsec_t *fsec, int *tzp)
+{
+#if PG_VERSION_NUM >= 160000
+	DateTimeErrorExtra extra;
+
+	return DecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp, &extra);
+#else
+	return DecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp);
+#endif
+}
+
+#endif							/* MAKINI_COMPAT_H */
