@@ -436,7 +436,7 @@ tls_failure_text(const MakiniResponse *resp, const char *server,
 	if (resp->curl_code == CURLE_SSL_CACERT_BADFILE)
 	{
 		*message = psprintf("could not load the certificate authorities of Makini server \"%s\"", server);
-		*hint = pstrdup("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read.");
+		*hint = pstrdup("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read. Without ca_file, the system's certificate authorities are used: install them (Debian: package ca-certificates).");
 		return true;
 	}
 	if (resp->curl_code != CURLE_PEER_FAILED_VERIFICATION)

@@ -68,7 +68,7 @@ PGBIN=$(pg_bindir)
 
 # Installs the Debian packages the build, the cluster and the tests need.
 install_deps() {
-	local pkgs="libcurl4-openssl-dev libdeflate-dev gcc make curl python3 sqlsmith"
+	local pkgs="libcurl4-openssl-dev libdeflate-dev gcc make curl ca-certificates openssl python3 sqlsmith"
 	# Debian's PostgreSQL packages, unless PG_CONFIG names an installation
 	[ -x "$GIVEN_PG_CONFIG" ] || pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR $pkgs"
 	local missing=""

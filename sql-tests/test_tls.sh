@@ -126,10 +126,12 @@ check_refused() {
 check_refused v_tls_untrusted "ca_file" "untrusted certificate"
 check_refused v_tls_mismatch "host does not match the certificate" "host name mismatch (certificate for localhost, url https://127.0.0.1)"
 
-# 2. the TLS simulator saw both connections (the untrusted one broke off in
-# the handshake, the mismatched one closed right after it) and no request on
-# either, so no token (wait until both are logged: the server side learns
-# of the client's close asynchronously)
+# 2. the TLS simulator saw both connections and no request on either, so no
+# token.  How the client breaks a refused connection off depends on the TLS
+# library: inside the handshake (an alert: logged tls_handshake_failed) or
+# right after it (tls_no_request); either counts, a request never does.
+# (Wait until both are logged: the server side learns of the client's close
+# asynchronously.)
 for _ in $(seq 1 100); do
 	[ "$(tls_log | grep -c ',tls_')" -ge 2 ] && break
 	sleep 0.1
@@ -138,8 +140,7 @@ handshakes=$(tls_log | grep -c ',tls_handshake_failed')
 closed=$(tls_log | grep -c ',tls_no_request$')
 requests=$(tls_log | tail -n +2 | grep -vc ',tls_')
 echo "measured: TLS simulator log after the refused scans: $handshakes failed handshakes, $closed connections closed without a request, $requests requests"
-[ "$handshakes" -ge 1 ] || fail "the untrusted certificate's handshake is not in the TLS simulator's log"
-[ "$closed" -ge 1 ] || fail "the mismatched host's connection is not in the TLS simulator's log"
+[ $((handshakes + closed)) -ge 2 ] || fail "the two refused connections are not both in the TLS simulator's log"
 [ "$requests" = 0 ] || fail "a request reached the TLS simulator on a refused connection"
 tls_seq=$(tls_log | tail -n +2 | cut -d, -f1 | sort -n | tail -1)
 

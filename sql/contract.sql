@@ -24,7 +24,9 @@ CREATE TABLE ct_vendors AS
 ANALYZE ct_vendors;
 CREATE FOREIGN TABLE ct_po5 (key text, vendor_key text, order_no text, title text)
   SERVER plant_a OPTIONS (resource 'purchase-orders', page_size '5');
-SELECT * FROM pd_explain($$SELECT po.* FROM ct_vendors v JOIN ct_po5 po USING (vendor_key)$$);
+-- (the local recheck's Filter line left out: PostgreSQL 17 prints its operands the other way round)
+SELECT * FROM pd_explain($$SELECT po.* FROM ct_vendors v JOIN ct_po5 po USING (vendor_key)$$) p
+  WHERE p !~ '^\s*Filter: ';
 
 -- ct_diffs(knobs): with the knobs set on plant_a, the differences from the
 -- ground truth of full scans of orders and lines, a pushed filter, a LIMIT
