@@ -42,9 +42,10 @@ wrongshape, reset) ends the list. Replies are never cached when a rule fired.
 
 With --tls-cert/--tls-key it serves https; a TLS connection that brings no
 request is logged as an entry with no method, path or connection and fault
-tls_handshake_failed:REASON (the client broke the handshake off: untrusted
-certificate) or tls_no_request (it closed after the handshake: host name
-mismatch).
+tls_handshake_failed:REASON (the client broke the handshake off) or
+tls_no_request (it closed, or sent an alert, after the server's side of the
+handshake: which one a refused certificate gives depends on the client's TLS
+library and version).
 
 Behaviour knobs (/_sim/behave; defaults in brackets):
 
@@ -1466,12 +1467,15 @@ class Server(ThreadingHTTPServer):
             self.sim.record_tls_event("tls_handshake_failed:"
                                       + (getattr(exc, "reason", None) or type(exc).__name__))
             return
+        served = 0
         try:
-            handler = self.RequestHandlerClass(request, client_address, self)
-            if handler.served == 0:
-                self.sim.record_tls_event("tls_no_request")
+            served = self.RequestHandlerClass(request, client_address, self).served
+        except (ssl.SSLError, OSError):
+            pass        # an alert after the handshake (newer TLS stacks): no request
         finally:
             request.close()
+        if served == 0:
+            self.sim.record_tls_event("tls_no_request")
 
 
 def main(argv=None):
