@@ -21,7 +21,7 @@ the request log and the ground truth of the foreign tables:
     /_sim/requests[?since=SEQ]       the request log (CSV)
     /_sim/inflight[?conn=NAME]       the most requests each connection was
                                      answering at once since the last reset
-                                     (JSON); max_concurrent=0 counts none
+                                     (JSON; 429s of max_concurrent not counted)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
     /_sim/bodies?dir=PATH[&log=0]    serve the files of a directory (see below)
