@@ -87,6 +87,17 @@ struct MakiniConnection
 	MakiniHeaders *headers;		/* NULL until built */
 	CURL	   *idle[MAKINI_IDLE_HANDLES];
 	int			nidle;
+
+	/*
+	 * The rate budget every scan of this connection shares: requests on
+	 * the wire now, and how many may be (max_concurrent_requests, halved
+	 * at each 429, one more after that many successes in a row); no
+	 * request ahead before paused_until (a 429's Retry-After).
+	 */
+	int			in_flight;
+	int			allowed;
+	int			successes;
+	TimestampTz paused_until;
 };
 
 typedef enum MakiniRequestState
@@ -439,6 +450,47 @@ connection_build(MakiniConnection *conn, const MakiniServerOptions *opts,
 
 	conn->headers = headers_build(&conn->opts,
 								  connection_token(um, conn->opts.servername));
+	conn->allowed = Max(conn->opts.max_concurrent_requests, 1);
+	conn->successes = 0;
+}
+
+/*
+ * May one more request of the connection go on the wire now, beyond the
+ * one a scan cannot do without?  Scans ask before sending a page ahead.
+ */
+bool
+makini_connection_has_room(MakiniConnection *conn)
+{
+	return conn->in_flight < conn->allowed &&
+		GetCurrentTimestamp() >= conn->paused_until;
+}
+
+/*
+ * The server said 429 (too many requests): halve the budget, and send
+ * nothing ahead before its Retry-After (delay_ms) has passed.
+ */
+static void
+connection_throttle(MakiniConnection *conn, long delay_ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													Max(delay_ms, 0L));
+
+	conn->allowed = Max(conn->allowed / 2, 1);
+	conn->successes = 0;
+	conn->paused_until = Max(conn->paused_until, until);
+}
+
+/* A request succeeded: after as many in a row as allowed, allow one more. */
+static void
+connection_recover(MakiniConnection *conn)
+{
+	if (conn->allowed >= conn->opts.max_concurrent_requests)
+		return;
+	if (++conn->successes >= conn->allowed)
+	{
+		conn->allowed++;
+		conn->successes = 0;
+	}
 }
 
 /*
@@ -650,6 +702,29 @@ handle_acquire(MakiniConnection *conn)
 	return easy;
 }
 
+/* Attaches a request's handle to the multi handle, counting it in flight. */
+static void
+request_attach(MakiniRequest *req)
+{
+	CURLMcode	mc = curl_multi_add_handle(makini_multi, req->easy);
+
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+	req->attached = true;
+	req->conn->in_flight++;
+}
+
+/* Detaches a request's handle (never raises: error cleanup calls it). */
+static void
+request_detach(MakiniRequest *req)
+{
+	curl_multi_remove_handle(makini_multi, req->easy);
+	req->attached = false;
+	req->conn->in_flight = Max(req->conn->in_flight - 1, 0);
+}
+
 /*
  * Give back a request's handle and header reference, detaching the handle
  * from the multi handle first.  The handle is reset, so an idle handle
@@ -663,10 +738,7 @@ request_release(MakiniRequest *req)
 	MakiniConnection *conn = req->conn;
 
 	if (req->attached)
-	{
-		curl_multi_remove_handle(makini_multi, req->easy);
-		req->attached = false;
-	}
+		request_detach(req);
 	if (req->easy != NULL)
 	{
 		curl_easy_reset(req->easy);
@@ -760,8 +832,6 @@ request_setup(MakiniRequest *req, const char *url)
 static void
 request_send(MakiniRequest *req)
 {
-	CURLMcode	mc;
-
 	req->body_len = 0;
 	if (req->body != NULL)
 		req->body[0] = '\0';
@@ -773,12 +843,7 @@ request_send(MakiniRequest *req)
 
 	elog(DEBUG1, "makini_fdw: GET %s", req->path);
 
-	mc = curl_multi_add_handle(makini_multi, req->easy);
-	if (mc != CURLM_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
-	req->attached = true;
+	request_attach(req);
 	req->state = REQ_RUNNING;
 	req->attempts++;
 	req->stats->requests++;
@@ -1135,8 +1200,7 @@ request_attempt_done(MakiniRequest *req)
 	MakiniResponse *resp;
 	long		delay;
 
-	curl_multi_remove_handle(makini_multi, req->easy);
-	req->attached = false;
+	request_detach(req);
 
 	if (req->result == CURLE_ABORTED_BY_CALLBACK)
 	{
@@ -1146,6 +1210,10 @@ request_attempt_done(MakiniRequest *req)
 	}
 
 	resp = request_make_response(req);
+	if (resp->status == 429)
+		connection_throttle(req->conn, retry_after_ms(resp->retry_after));
+	else if (makini_response_ok(resp))
+		connection_recover(req->conn);
 	if (makini_is_retryable(resp) && (delay = backoff_ms(req, resp)) >= 0)
 	{
 		req->retries++;

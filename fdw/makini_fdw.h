@@ -55,6 +55,8 @@ typedef struct MakiniServerOptions
 	int			max_retries;	/* retries of one request */
 	int			max_retry_wait; /* seconds waited in total for retries */
 	bool		async_capable;
+	int			max_concurrent_requests;	/* requests of the server in flight
+											 * at once (CONTRACT §3: 8) */
 	bool		skip_unreachable;	/* on_unreachable 'skip' */
 	bool		use_remote_estimate;
 } MakiniServerOptions;
@@ -122,6 +124,7 @@ typedef struct MakiniRequest MakiniRequest;
 
 extern MakiniConnection *makini_get_connection(const MakiniServerOptions *opts,
 											   UserMapping *um);
+extern bool makini_connection_has_room(MakiniConnection *conn);
 extern MakiniRequest *makini_request_start(MakiniConnection *conn,
 										   const char *path,
 										   MakiniStats *stats);

@@ -130,6 +130,8 @@ static const MakiniOption makini_options[] = {
 	.min = 0, .max = 86400, .defval = "60", .offset = SRV(max_retry_wait)},
 	{.name = "async_capable", .where = OPT_SERVER, .kind = OPT_BOOL,
 	.defval = "true", .offset = SRV(async_capable)},
+	{.name = "max_concurrent_requests", .where = OPT_SERVER, .kind = OPT_INT,
+	.min = 1, .max = 8, .defval = "4", .offset = SRV(max_concurrent_requests)},
 	{.name = "resource", .where = OPT_TABLE, .kind = OPT_STRING,
 		.check = check_resource,
 	.hint = "Give the path under /api/erp/, such as \"purchase-orders\" or \"statuses/purchase-orders\"."},

@@ -48,6 +48,9 @@
 /* memory kept for a page: this much a record, between 1 and 8 MB */
 #define MAKINI_PAGE_BYTES_PER_RECORD	(16 * 1024)
 
+/* requests a scan sends ahead of the one it waits for, at most */
+#define MAKINI_MAX_AHEAD		7
+
 /* bytes of a block of the scan's copies of record keys */
 #define MAKINI_KEY_BLOCK		(64 * 1024)
 
@@ -87,6 +90,19 @@ typedef struct MakiniVariant
 	bool		lazy;			/* started only once a row is wanted after
 								 * the variant before it ended */
 } MakiniVariant;
+
+/*
+ * A request sent ahead (send_ahead): a page the scan will want after the
+ * one it waits for, in a memory context of its own.
+ */
+typedef struct MakiniAhead
+{
+	MakiniRequest *req;
+	int			variant;
+	int			pageno;
+	char	   *path;
+	MemoryContext cxt;			/* created on first use, kept */
+} MakiniAhead;
 
 /* the variants of a NULLS FIRST scan in two phases (phase_variants) */
 #define MAKINI_PHASE_NULLS		0
@@ -134,13 +150,15 @@ typedef struct MakiniScanState
 	int			next_pageno;
 	char	   *next_path;
 
-	/* the request after next, sent before the next page is parsed */
-	bool		speculate;		/* this scan may (no LIMIT, not ANALYZE) */
-	MakiniRequest *spec_req;	/* in flight, or NULL */
-	int			spec_variant;
-	int			spec_pageno;
-	char	   *spec_path;
-	MemoryContext spec_cxt;		/* created on first use */
+	/*
+	 * Requests sent ahead of next_req (send_ahead), in the order they are
+	 * wanted; up to max_concurrent_requests - 1, and only while the
+	 * connection's budget has room.  Rows still come in page order.
+	 */
+	bool		speculate;		/* this scan may (not ANALYZE) */
+	MakiniAhead ahead[MAKINI_MAX_AHEAD];
+	int			nahead;
+	int			max_in_flight;	/* most requests of the scan at once */
 
 	int64		rows_returned;
 
@@ -173,6 +191,8 @@ typedef struct MakiniScanState
 } MakiniScanState;
 
 static void close_wait_fds(void *arg);
+static void note_in_flight(MakiniScanState *st);
+static void send_ahead(MakiniScanState *st);
 
 /* ------------------------------------------------------------------------
  * Executor
@@ -462,15 +482,68 @@ variant_path(MakiniScanState *st, MakiniVariant *v, int pageno)
 							 pageno, false);
 }
 
-/* Drops the speculative request, if any (it was not needed after all). */
+/*
+ * Removes the request sent ahead at index i, cancelling it unless adopted
+ * (then its memory went to next_cxt, and the slot gets next_cxt's, empty).
+ * The slot moves behind the others, its context kept for reuse.
+ */
+static void
+remove_ahead(MakiniScanState *st, int i, bool adopted)
+{
+	MakiniAhead gone = st->ahead[i];
+
+	if (adopted)
+	{
+		MemoryContext swap = st->next_cxt;
+
+		st->next_cxt = gone.cxt;
+		gone.cxt = swap;
+	}
+	else
+	{
+		makini_request_cancel(gone.req);
+		MemoryContextReset(gone.cxt);
+	}
+	gone.req = NULL;
+	memmove(&st->ahead[i], &st->ahead[i + 1],
+			sizeof(MakiniAhead) * (st->nahead - i - 1));
+	st->ahead[--st->nahead] = gone;
+}
+
+/* Drops every request sent ahead (not needed after all: rescan, end). */
 static void
 cancel_speculation(MakiniScanState *st)
 {
-	if (st->spec_req == NULL)
-		return;
-	makini_request_cancel(st->spec_req);
-	st->spec_req = NULL;
-	MemoryContextReset(st->spec_cxt);
+	while (st->nahead > 0)
+		remove_ahead(st, st->nahead - 1, false);
+}
+
+/* Orders (variant, page) pairs as the scan reads them. */
+static inline int
+ahead_cmp(int variant1, int page1, int variant2, int page2)
+{
+	if (variant1 != variant2)
+		return variant1 < variant2 ? -1 : 1;
+	return page1 < page2 ? -1 : (page1 > page2 ? 1 : 0);
+}
+
+/*
+ * The scan now wants (variant, pageno): requests ahead for pages before it
+ * will not be wanted (the scan only moves forward, but for the NULLS FIRST
+ * restart, which goes back to the start of the phase before); returns the
+ * index of the one for it, or -1.
+ */
+static int
+take_ahead(MakiniScanState *st, int variant, int pageno)
+{
+	while (st->nahead > 0 &&
+		   ahead_cmp(st->ahead[0].variant, st->ahead[0].pageno,
+					 variant, pageno) < 0)
+		remove_ahead(st, 0, false);
+	if (st->nahead > 0 && st->ahead[0].variant == variant &&
+		st->ahead[0].pageno == pageno)
+		return 0;
+	return -1;
 }
 
 /* Drops the NULLS FIRST probe, if in flight (rescan, end). */
@@ -492,27 +565,22 @@ start_request(MakiniScanState *st, int variant, int pageno)
 {
 	MemoryContext old;
 
-	if (st->spec_req != NULL && st->spec_variant == variant &&
-		st->spec_pageno == pageno)
+	if (take_ahead(st, variant, pageno) == 0)
 	{
-		MemoryContext swap = st->next_cxt;
-
-		st->next_cxt = st->spec_cxt;
-		st->spec_cxt = swap;
-		st->next_req = st->spec_req;
+		st->next_req = st->ahead[0].req;
 		st->next_variant = variant;
 		st->next_pageno = pageno;
-		st->next_path = st->spec_path;
-		st->spec_req = NULL;
+		st->next_path = st->ahead[0].path;
+		remove_ahead(st, 0, true);
 		return;
 	}
-	cancel_speculation(st);
 	old = MemoryContextSwitchTo(st->next_cxt);
 	st->next_variant = variant;
 	st->next_pageno = pageno;
 	st->next_path = variant_path(st, list_nth(st->variants, variant), pageno);
 	st->next_req = makini_request_start(st->conn, st->next_path, &st->stats);
 	MemoryContextSwitchTo(old);
+	note_in_flight(st);
 }
 
 /*
@@ -593,41 +661,113 @@ prefetch(MakiniScanState *st, bool wanted)
 		start_request(st, st->cur_variant + 1, 1);
 	}
 	st->followed = true;
+	send_ahead(st);
+}
+
+/* Counts the scan's requests in flight for EXPLAIN ANALYZE: keeps the most. */
+static void
+note_in_flight(MakiniScanState *st)
+{
+	int			n = st->nahead;
+
+	if (st->next_req != NULL)
+		n++;
+	if (st->probe_req != NULL)
+		n++;
+	st->max_in_flight = Max(st->max_in_flight, n);
 }
 
 /*
- * Speculative prefetch.  With one keep-alive connection (HTTP/1.1, no
- * pipelining) a request can only go out once the reply before it has
- * arrived, and what to ask for next is known only once that reply is
- * decoded and parsed (links.next, meta).  But the current page N's
- * meta.last_page already says whether page N+2 exists: so as soon as the
- * bytes of page N+1 are in, the request for N+2 goes out, and the decoding
- * and parsing of N+1 overlap its round trip.  Parsing N+1 then confirms it (prefetch adopts the request) or not
- * (it is cancelled: the paging changed meanwhile, or N+1 was bad), so the
- * pages read are the same either way.  Only plain list scans without a
- * LIMIT speculate, and never on an empty page.
+ * Sends the request for (variant, pageno) ahead, in order among the others;
+ * false when no more may go: the scan's depth is reached or the
+ * connection's budget (shared by every scan of the server) is spent.
+ */
+static bool
+ahead_one(MakiniScanState *st, int depth, int variant, int pageno)
+{
+	MakiniAhead *slot;
+	MemoryContext old;
+	int			at = st->nahead;
+
+	for (int i = 0; i < st->nahead; i++)
+	{
+		int			cmp = ahead_cmp(st->ahead[i].variant, st->ahead[i].pageno,
+									variant, pageno);
+
+		if (cmp == 0)
+			return true;
+		if (cmp > 0 && at == st->nahead)
+			at = i;
+	}
+	if (st->nahead >= depth || !makini_connection_has_room(st->conn))
+		return false;
+	slot = &st->ahead[st->nahead];
+	if (slot->cxt == NULL)
+		slot->cxt = create_page_context(st, MemoryContextGetParent(st->page_cxt));
+	old = MemoryContextSwitchTo(slot->cxt);
+	slot->variant = variant;
+	slot->pageno = pageno;
+	slot->path = variant_path(st, list_nth(st->variants, variant), pageno);
+	slot->req = makini_request_start(st->conn, slot->path, &st->stats);
+	MemoryContextSwitchTo(old);
+	if (at < st->nahead)
+	{
+		MakiniAhead added = *slot;
+
+		memmove(&st->ahead[at + 1], &st->ahead[at],
+				sizeof(MakiniAhead) * (st->nahead - at));
+		st->ahead[at] = added;
+	}
+	st->nahead++;
+	return true;
+}
+
+/*
+ * Concurrent requests.  A real API takes 100-500 ms a request: one page
+ * after the other, a scan's time is its pages times that.  So besides the
+ * request it waits for (next_req), a scan sends up to
+ * max_concurrent_requests - 1 more ahead, of pages it knows it will read:
+ * the following pages of the variant being read once a page of it told
+ * their number (meta.last_page; without one, links.next is followed one
+ * page at a time), and the first page of each variant after it (the values
+ * of an IN list, the keys of a key lookup).  Rows are still returned in
+ * page order, each page once the ones before it are done: a sorted scan's
+ * order, the repeated-record guard and on_unreachable (only before a row)
+ * work as one page at a time.  Under a LIMIT, no more pages go ahead than
+ * the rows it still wants fill if every page is full; no lazy variant
+ * (read only if rows are still wanted) is sent ahead.
  */
 static void
-speculate(MakiniScanState *st)
+send_ahead(MakiniScanState *st)
 {
+	int			depth = Min(st->topts->server.max_concurrent_requests - 1,
+							MAKINI_MAX_AHEAD);
 	MakiniPage *page = st->page;
-	MakiniVariant *v = list_nth(st->variants, st->next_variant);
-	MemoryContext old;
+	int			last = 0;
 
-	if (!st->speculate || st->spec_req != NULL || page == NULL ||
-		v->item_key != NULL || st->next_variant != st->cur_variant ||
-		st->next_pageno != st->cur_pageno + 1 || !page->has_next ||
-		page->nrecords == 0 || page->last_page < st->next_pageno + 1 ||
-		!makini_request_wait_arrival(st->next_req))
+	if (!st->speculate || st->next_req == NULL)
 		return;
-	if (st->spec_cxt == NULL)
-		st->spec_cxt = create_page_context(st, MemoryContextGetParent(st->page_cxt));
-	old = MemoryContextSwitchTo(st->spec_cxt);
-	st->spec_variant = st->next_variant;
-	st->spec_pageno = st->next_pageno + 1;
-	st->spec_path = variant_path(st, v, st->spec_pageno);
-	st->spec_req = makini_request_start(st->conn, st->spec_path, &st->stats);
-	MemoryContextSwitchTo(old);
+	if (st->limit >= 0)
+	{
+		/* rows still wanted once the current page and the next are read */
+		int64		left = st->limit - st->rows_returned - st->per_page -
+			(page != NULL ? page->nrows : 0);
+
+		if (left <= 0)
+			return;
+		depth = (int) Min((int64) depth, (left + st->per_page - 1) / st->per_page);
+	}
+	if (page != NULL && st->next_variant == st->cur_variant &&
+		page->nrecords > 0 && page->has_next)
+		last = page->last_page;
+	for (int p = st->next_pageno + 1; p <= last; p++)
+		if (!ahead_one(st, depth, st->next_variant, p))
+			break;
+	for (int v = st->next_variant + 1; v < list_length(st->variants); v++)
+		if (((MakiniVariant *) list_nth(st->variants, v))->lazy ||
+			!ahead_one(st, depth, v, 1))
+			break;
+	note_in_flight(st);
 }
 
 /*
@@ -767,10 +907,12 @@ advance_page(MakiniScanState *st)
 	if (st->next_req == NULL && st->page != NULL && !st->followed)
 		prefetch(st, true);
 	if (st->next_req == NULL)
+	{
+		cancel_speculation(st); /* a page count that was not right */
 		return false;
+	}
 	item = ((MakiniVariant *) list_nth(st->variants,
 									   st->next_variant))->item_key != NULL;
-	speculate(st);
 	old = MemoryContextSwitchTo(st->next_cxt);
 	resp = wait_reply(st, item);
 	st->next_req = NULL;
@@ -811,7 +953,6 @@ advance_page(MakiniScanState *st)
 		return true;
 	if (st->limit < 0 || st->rows_returned + st->page->nrows < st->limit)
 		prefetch(st, false);
-	cancel_speculation(st);		/* not adopted: not needed */
 	return true;
 }
 
@@ -828,12 +969,13 @@ start_scan(ForeignScanState *node, MakiniScanState *st)
 	st->started = true;
 	st->finished = (st->variants == NIL);
 	st->empty_pages = 0;
-	st->speculate = (st->limit < 0);
+	st->speculate = true;
 	if (st->finished)
 		return;
 	if (st->probe_path == NULL)
 	{
 		start_request(st, 0, 1);
+		send_ahead(st);
 		return;
 	}
 	/* NULLS FIRST: the first sorted page and the probe, at once */
@@ -841,6 +983,7 @@ start_scan(ForeignScanState *node, MakiniScanState *st)
 	old = MemoryContextSwitchTo(st->scan_cxt);
 	st->probe_req = makini_request_start(st->conn, st->probe_path, &st->stats);
 	MemoryContextSwitchTo(old);
+	note_in_flight(st);
 }
 
 /*
@@ -1341,5 +1484,7 @@ makiniExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Makini pages", NULL, st->stats.pages, es);
 		ExplainPropertyInteger("Makini bytes received", NULL, st->stats.bytes, es);
 		ExplainPropertyInteger("Makini retries", NULL, st->stats.retries, es);
+		ExplainPropertyInteger("Makini most requests in flight", NULL,
+							   st->max_in_flight, es);
 	}
 }

@@ -19,6 +19,9 @@ the request log and the ground truth of the foreign tables:
     /_sim/mutate?conn=NAME&op=OP&... change the data (see MUTATE_OPS); the
                                      ground truth follows, reset restores it
     /_sim/requests[?since=SEQ]       the request log (CSV)
+    /_sim/inflight[?conn=NAME]       the most requests each connection was
+                                     answering at once since the last reset
+                                     (JSON; 429s of max_concurrent not counted)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
     /_sim/bodies?dir=PATH[&log=0]    serve the files of a directory (see below)
@@ -768,6 +771,7 @@ class Connection:
         self.behaviour = dict(BEHAVIOUR_DEFAULTS)
         self.mutate_armed = False
         self.inflight = 0           # requests being answered (max_concurrent)
+        self.peak_inflight = 0      # the most at once since the last reset
         self.pristine = None        # spec["data"] before the first mutation
         self.load()
 
@@ -1075,6 +1079,7 @@ class Simulator:
                 busy = True
             else:
                 ex.conn.inflight += 1
+                ex.conn.peak_inflight = max(ex.conn.peak_inflight, ex.conn.inflight)
                 ex.counted, busy = True, False
         if busy:
             raise ApiError("RATE_LIMIT_EXCEEDED",
@@ -1230,6 +1235,7 @@ class Simulator:
                 conn.latency_ms = conn.spec["latency_ms"]
                 conn.behaviour = dict(BEHAVIOUR_DEFAULTS)
                 conn.mutate_armed = False
+                conn.peak_inflight = conn.inflight
         with self.mutate_lock:
             for conn in self.conns.values():
                 if conn.pristine is not None:
@@ -1285,6 +1291,11 @@ class Simulator:
         with self.lock:
             active = [f.describe() for f in self.faults if f.count != 0]
         return text_reply(json.dumps(active, indent=1) + "\n", ctype="application/json")
+
+    def _admin_inflight(self, params):
+        with self.lock:
+            peaks = {c.name: c.peak_inflight for c in self._admin_conns(params)}
+        return text_reply(json.dumps(peaks) + "\n", ctype="application/json")
 
     def _admin_latency(self, params):
         conn = self.conns.get(params.get("conn", ""))

@@ -123,8 +123,9 @@ SELECT sim('fault?kind=reset&conn=plant_a&page=3');
 SELECT sim('fault?kind=truncate&conn=plant_a&page=4');
 SELECT sim('fault?kind=html&status=502&conn=plant_a&page=5');
 SELECT rows_differ('erp.purchase_orders', 'truth_po') AS po_diff_after_network_faults;
+-- (in page order: pages are asked for concurrently, see concurrency.sql)
 SELECT coalesce(params->>'page', '1') AS page, status, fault
-FROM sim_requests() WHERE fault <> '' ORDER BY seq;
+FROM sim_requests() WHERE fault <> '' ORDER BY coalesce(params->>'page', '1')::int, seq;
 
 -- pages shorter than per_page before the last, an empty page with a next
 -- link, a next link to another origin: the scan goes on to the last page
@@ -412,8 +413,10 @@ SELECT sim('reset');
 -- 9. on_unreachable 'skip' skips a server that gave no row; once rows came,
 -- a failure is an error, never a silently short result
 --
+-- (one request at a time: no page is asked for ahead of a failing one)
 CREATE SERVER e_skip FOREIGN DATA WRAPPER makini_fdw
-  OPTIONS (url 'http://127.0.0.1:18765', max_retries '0', on_unreachable 'skip');
+  OPTIONS (url 'http://127.0.0.1:18765', max_retries '0', on_unreachable 'skip',
+           max_concurrent_requests '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER e_skip OPTIONS (token 'tok_plant_a');
 CREATE FOREIGN TABLE e_skip_po (key text) SERVER e_skip OPTIONS (resource 'purchase-orders');
 -- and the same data without skip or retries
