@@ -148,11 +148,12 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 -- changed since the last call (see README, "Incremental mirror").
 --
 -- makini_sync_run does the work (PL/pgSQL refuses an argument and an output
--- column of one name, "target").  One scan of the source fills a temporary
--- stage (under EXPLAIN ANALYZE, whose output gives the true number of HTTP
--- requests); the target is then changed from the stage by set operations,
--- all in the caller's transaction.  The extension is relocatable, so the
--- state table is found through pg_extension at each call.
+-- column of one name, "target").  One scan of the source, under EXPLAIN
+-- ANALYZE (whose output gives the true number of HTTP requests), fills an
+-- empty target directly or else a temporary stage from which the target is
+-- changed by set operations, all in the caller's transaction.  The
+-- extension is relocatable, so the state table is found through
+-- pg_extension at each call.
 CREATE FUNCTION makini_sync_run(source regclass, target_name text, full_copy boolean)
 RETURNS TABLE (sync_target regclass, sync_mode text, sync_fetched bigint,
                sync_upserted bigint, sync_deleted bigint, sync_requests bigint,
@@ -188,6 +189,7 @@ DECLARE
   n_fetched bigint;
   n_upserted bigint;
   n_deleted bigint := 0;
+  empty_target boolean := false;
   started timestamptz := clock_timestamp();
   bad record;
 BEGIN
@@ -240,6 +242,12 @@ BEGIN
   IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tgt) NOT IN ('r', 'p') THEN
     RAISE EXCEPTION 'target % is not a table', tgt;
   END IF;
+  IF NOT (pg_catalog.has_table_privilege(tgt, 'SELECT') AND pg_catalog.has_table_privilege(tgt, 'INSERT') AND
+          pg_catalog.has_table_privilege(tgt, 'UPDATE') AND pg_catalog.has_table_privilege(tgt, 'DELETE')) THEN
+    RAISE EXCEPTION 'permission denied for table %', tgt
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'makini_sync needs SELECT, INSERT, UPDATE and DELETE on the target.';
+  END IF;
 
   -- the target has the source's columns, with their types, and a unique
   -- index on key: checked before any request is sent
@@ -284,58 +292,75 @@ BEGIN
     cond := format(' WHERE %I >= %L', upd_col, old_wm - overlap);
   END IF;
 
-  -- one scan of the source into the stage
+  -- one scan of the source
   RAISE NOTICE 'makini_sync: % sync of % %', run_mode, src,
     CASE WHEN run_mode = 'full' THEN '(every record)'
          ELSE format('(updated since %s)', old_wm - overlap) END;
-  IF pg_catalog.to_regclass('pg_temp.makini_sync_stage') IS NOT NULL THEN
+  IF run_mode = 'full' THEN
+    EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO empty_target;
+  END IF;
+  IF empty_target THEN
+    -- a first copy: from the scan straight into the empty target
+    EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
+                   'INSERT INTO %s (%s) SELECT %s FROM %s WHERE key IS NOT NULL '
+                   'ON CONFLICT (key) DO NOTHING', tgt, cols, cols, src)
+      INTO plan;
+    SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
+      FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
+    EXECUTE format('SELECT count(*), %s FROM %s',
+                   CASE WHEN upd_col IS NULL THEN 'NULL::timestamptz' ELSE format('max(%I)', upd_col) END, tgt)
+      INTO n_upserted, new_wm;
+  ELSE
+    -- else into a stage, then compared with the target
+    IF pg_catalog.to_regclass('pg_temp.makini_sync_stage') IS NOT NULL THEN
+      DROP TABLE pg_temp.makini_sync_stage;
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE makini_sync_stage (LIKE %s) ON COMMIT DROP', src);
+    EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
+                   'INSERT INTO pg_temp.makini_sync_stage SELECT * FROM %s%s', src, cond)
+      INTO plan;
+    ANALYZE pg_temp.makini_sync_stage;
+    SELECT count(*) INTO n_fetched FROM pg_temp.makini_sync_stage;
+    IF upd_col IS NOT NULL THEN
+      EXECUTE format('SELECT max(%I) FROM pg_temp.makini_sync_stage', upd_col) INTO new_wm;
+    END IF;
+    IF run_mode = 'incremental' THEN
+      new_wm := greatest(new_wm, old_wm);
+    END IF;
+
+    -- rows gone from the source (full), or lines gone from a changed parent
+    IF run_mode = 'full' THEN
+      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s '
+                     'WHERE s.key = t.key) RETURNING 1) SELECT count(*) FROM d', tgt)
+        INTO n_deleted;
+    ELSIF is_expand THEN
+      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE t.%I IN (SELECT %I FROM pg_temp.makini_sync_stage) '
+                     'AND NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s WHERE s.key = t.key) '
+                     'RETURNING 1) SELECT count(*) FROM d', tgt, parent_col, parent_col)
+        INTO n_deleted;
+    END IF;
+
+    -- new and changed rows (a key the API sent twice: its latest version)
+    EXECUTE format('WITH u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s '
+                   'FROM pg_temp.makini_sync_stage WHERE key IS NOT NULL ORDER BY key%s '
+                   'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) '
+                   'RETURNING 1) SELECT count(*) FROM u',
+                   tgt, cols, cols,
+                   CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
+                   coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row)
+      INTO n_upserted;
     DROP TABLE pg_temp.makini_sync_stage;
   END IF;
-  EXECUTE format('CREATE TEMP TABLE makini_sync_stage (LIKE %s) ON COMMIT DROP', src);
-  EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                 'INSERT INTO pg_temp.makini_sync_stage SELECT * FROM %s%s', src, cond)
-    INTO plan;
+
+  -- the request counters of the scan, and the new state
   SELECT coalesce(sum(v::bigint), 0) INTO n_requests
     FROM jsonb_path_query(plan, 'strict $.**."Makini HTTP requests"') v;
   SELECT coalesce(sum(v::bigint), 0) INTO n_pages
     FROM jsonb_path_query(plan, 'strict $.**."Makini pages"') v;
-  ANALYZE pg_temp.makini_sync_stage;
-  SELECT count(*) INTO n_fetched FROM pg_temp.makini_sync_stage;
-  IF upd_col IS NOT NULL THEN
-    EXECUTE format('SELECT max(%I) FROM pg_temp.makini_sync_stage', upd_col) INTO new_wm;
-  END IF;
-  IF run_mode = 'incremental' THEN
-    new_wm := greatest(new_wm, old_wm);
-  END IF;
-
-  -- rows gone from the source (full), or lines gone from a changed parent
-  IF run_mode = 'full' THEN
-    EXECUTE format('WITH d AS (DELETE FROM %s t WHERE NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s '
-                   'WHERE s.key = t.key) RETURNING 1) SELECT count(*) FROM d', tgt)
-      INTO n_deleted;
-  ELSIF is_expand THEN
-    EXECUTE format('WITH d AS (DELETE FROM %s t WHERE t.%I IN (SELECT %I FROM pg_temp.makini_sync_stage) '
-                   'AND NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s WHERE s.key = t.key) '
-                   'RETURNING 1) SELECT count(*) FROM d', tgt, parent_col, parent_col)
-      INTO n_deleted;
-  END IF;
-
-  -- new and changed rows (a key fetched twice, as paging over changing data
-  -- may do: its latest version)
-  EXECUTE format('WITH u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s '
-                 'FROM pg_temp.makini_sync_stage WHERE key IS NOT NULL ORDER BY key%s '
-                 'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) '
-                 'RETURNING 1) SELECT count(*) FROM u',
-                 tgt, cols, cols,
-                 CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
-                 coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row)
-    INTO n_upserted;
-
   EXECUTE format('INSERT INTO %s AS s VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT (target) DO UPDATE '
                  'SET source = EXCLUDED.source, watermark = EXCLUDED.watermark, last_mode = EXCLUDED.last_mode, '
                  'last_sync_at = EXCLUDED.last_sync_at, last_fetched = EXCLUDED.last_fetched', state_tab)
     USING tgt, src, new_wm, run_mode, n_fetched;
-  DROP TABLE pg_temp.makini_sync_stage;
 
   RAISE NOTICE 'makini_sync: % records in % pages (% HTTP requests) in % s, % records/s; % rows upserted, % deleted',
     n_fetched, n_pages, n_requests,

@@ -106,7 +106,7 @@ cron_psql() { PGHOST=$CRON_RUNDIR/sock PGPORT=$CRON_PORT psql_in postgres "$@"; 
 cron_psql -c "SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders')" >/dev/null 2>&1 ||
 	fail "first makini_sync under pg_cron's cluster"
 # pg_cron 1.5 and later run a job every few seconds; older ones every minute
-schedule=$(cron_psql -c "SELECT CASE WHEN string_to_array(extversion, '.')::int[] >= '{1,5}' THEN '2 seconds' ELSE '* * * * *' END FROM pg_extension WHERE extname = 'pg_cron'")
+schedule=$(cron_psql -c "SELECT CASE WHEN (regexp_match(extversion, '^(\d+)\.(\d+)'))::int[] >= '{1,5}' THEN '2 seconds' ELSE '* * * * *' END FROM pg_extension WHERE extname = 'pg_cron'")
 cron_psql -c "SELECT cron.schedule('mirror-po', '$schedule', \$\$SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders')\$\$)" >/dev/null ||
 	fail "cron.schedule"
 at=$(cron_psql -c "SELECT to_char(date_trunc('second', max(updated_at)) + interval '1 hour', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM truth_po")

@@ -231,8 +231,9 @@ SELECT dblink_disconnect('other');
 SELECT sync_truth();
 SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
 
--- privileges: a role with SELECT on the source and INSERT, UPDATE, DELETE on
--- the target needs nothing more; it keeps the state of its targets only
+-- privileges: a role with SELECT on the source and SELECT, INSERT, UPDATE,
+-- DELETE on the target needs nothing more; it keeps the state of its
+-- targets only; a target it may not delete from: an error before any request
 CREATE ROLE sync_user;
 CREATE USER MAPPING FOR sync_user SERVER plant_a OPTIONS (token 'tok_plant_a');
 GRANT USAGE ON SCHEMA erp, mirror TO sync_user;
@@ -243,10 +244,14 @@ CREATE TABLE mirror.vendors_ro (LIKE erp.vendors, PRIMARY KEY (key));
 GRANT SELECT, INSERT, UPDATE ON mirror.vendors_ro TO sync_user;
 CREATE TABLE sync_truth_vendors (LIKE erp.vendors);
 SELECT sim_load('plant_a', 'vendors', 'sync_truth_vendors') > 0 AS loaded;
+SELECT coalesce(max(seq), 0) AS mark FROM sim_requests() \gset
+SET ROLE sync_user;
+SELECT * FROM makini_sync('erp.vendors', 'mirror.vendors_ro');
+RESET ROLE;
+SELECT count(*) AS requests_sent FROM sim_requests() WHERE seq > :mark;
 SET ROLE sync_user;
 SELECT mode FROM makini_sync('erp.vendors', 'mirror.vendors');
 SELECT target, last_mode FROM makini_sync_state ORDER BY 1;
-SELECT * FROM makini_sync('erp.vendors', 'mirror.vendors_ro');
 INSERT INTO makini_sync_state VALUES ('mirror.vendors_ro', 'erp.vendors', now(), 'full', now(), 0);
 UPDATE makini_sync_state SET watermark = NULL WHERE target = 'mirror.purchase_orders'::regclass;
 SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.vendors');
