@@ -190,6 +190,7 @@ DECLARE
   n_upserted bigint;
   n_deleted bigint := 0;
   empty_target boolean := false;
+  created boolean := false;     -- the target was made by this call
   started timestamptz := clock_timestamp();
   bad record;
 BEGIN
@@ -235,8 +236,10 @@ BEGIN
   END IF;
   IF tgt IS NULL THEN
     SELECT string_agg(quote_ident(p), '.') INTO tgt_sql FROM unnest(parse_ident(tgt_name)) p;
-    EXECUTE format('CREATE TABLE %s (LIKE %s, PRIMARY KEY (key))', tgt_sql, src);
+    -- its primary key is added after the first copy (one index build)
+    EXECUTE format('CREATE TABLE %s (LIKE %s)', tgt_sql, src);
     tgt := pg_catalog.to_regclass(tgt_name);
+    created := true;
   END IF;
   PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('makini_sync ' || tgt::oid, 0));
   IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tgt) NOT IN ('r', 'p') THEN
@@ -269,7 +272,7 @@ BEGIN
     RAISE EXCEPTION 'column "%" of target % has type %, not %', bad.attname, tgt, bad.have, bad.want
       USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want);
   END LOOP;
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+  IF NOT created AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
                   JOIN pg_catalog.pg_attribute a ON a.attrelid = tgt AND a.attname = 'key'
                  WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1
                    AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
@@ -300,11 +303,15 @@ BEGIN
     EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO empty_target;
   END IF;
   IF empty_target THEN
-    -- a first copy: from the scan straight into the empty target
+    -- a first copy: from the scan straight into the empty target (one made
+    -- here gets its primary key after: a key twice is an error then)
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'INSERT INTO %s (%s) SELECT %s FROM %s WHERE key IS NOT NULL '
-                   'ON CONFLICT (key) DO NOTHING', tgt, cols, cols, src)
+                   'INSERT INTO %s (%s) SELECT %s FROM %s WHERE key IS NOT NULL%s',
+                   tgt, cols, cols, src, CASE WHEN created THEN '' ELSE ' ON CONFLICT (key) DO NOTHING' END)
       INTO plan;
+    IF created THEN
+      EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (key)', tgt);
+    END IF;
     SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
       FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
     EXECUTE format('SELECT count(*), %s FROM %s',
