@@ -234,22 +234,22 @@ SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
 -- privileges: a role with SELECT on the source and SELECT, INSERT, UPDATE,
 -- DELETE on the target needs nothing more; it keeps the state of its
 -- targets only; a target it may not delete from: an error before any request
-CREATE ROLE sync_user;
-CREATE USER MAPPING FOR sync_user SERVER plant_a OPTIONS (token 'tok_plant_a');
-GRANT USAGE ON SCHEMA erp, mirror TO sync_user;
-GRANT SELECT ON erp.vendors TO sync_user;
+CREATE ROLE regress_makini_sync;
+CREATE USER MAPPING FOR regress_makini_sync SERVER plant_a OPTIONS (token 'tok_plant_a');
+GRANT USAGE ON SCHEMA erp, mirror TO regress_makini_sync;
+GRANT SELECT ON erp.vendors TO regress_makini_sync;
 CREATE TABLE mirror.vendors (LIKE erp.vendors, PRIMARY KEY (key));
-GRANT SELECT, INSERT, UPDATE, DELETE ON mirror.vendors TO sync_user;
+GRANT SELECT, INSERT, UPDATE, DELETE ON mirror.vendors TO regress_makini_sync;
 CREATE TABLE mirror.vendors_ro (LIKE erp.vendors, PRIMARY KEY (key));
-GRANT SELECT, INSERT, UPDATE ON mirror.vendors_ro TO sync_user;
+GRANT SELECT, INSERT, UPDATE ON mirror.vendors_ro TO regress_makini_sync;
 CREATE TABLE sync_truth_vendors (LIKE erp.vendors);
 SELECT sim_load('plant_a', 'vendors', 'sync_truth_vendors') > 0 AS loaded;
 SELECT coalesce(max(seq), 0) AS mark FROM sim_requests() \gset
-SET ROLE sync_user;
+SET ROLE regress_makini_sync;
 SELECT * FROM makini_sync('erp.vendors', 'mirror.vendors_ro');
 RESET ROLE;
 SELECT count(*) AS requests_sent FROM sim_requests() WHERE seq > :mark;
-SET ROLE sync_user;
+SET ROLE regress_makini_sync;
 SELECT mode FROM makini_sync('erp.vendors', 'mirror.vendors');
 SELECT target, last_mode FROM makini_sync_state ORDER BY 1;
 INSERT INTO makini_sync_state VALUES ('mirror.vendors_ro', 'erp.vendors', now(), 'full', now(), 0);
@@ -259,7 +259,7 @@ RESET ROLE;
 SELECT mirror_diff('mirror.vendors', 'sync_truth_vendors') AS vendors_diff;
 SELECT target, last_mode FROM makini_sync_state WHERE target = 'mirror.purchase_orders'::regclass;
 
-DROP USER MAPPING FOR sync_user SERVER plant_a;
-DROP OWNED BY sync_user;
-DROP ROLE sync_user;
+DROP USER MAPPING FOR regress_makini_sync SERVER plant_a;
+DROP OWNED BY regress_makini_sync;
+DROP ROLE regress_makini_sync;
 RESET client_min_messages;
