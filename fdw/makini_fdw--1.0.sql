@@ -110,3 +110,285 @@ $$;
 
 COMMENT ON FUNCTION makini_create_union_views(name, name[]) IS
   'for each server s: IMPORT FOREIGN SCHEMA makini into schema <target_schema>_<s> (created if missing); then in target_schema one view per imported table, the UNION ALL over the servers with the server name in column "connection"';
+
+-- Incremental mirror (makini_sync).  The state of every mirror: one row per
+-- target table.  Kept by pg_dump (a configuration table of the extension).
+-- Any role may keep the state of a mirror it may fill and only of those:
+-- the rows are open to everyone, row-level security limits them to targets
+-- on which the current role holds INSERT, UPDATE and DELETE (and SELECT to
+-- read them), so makini_sync needs no SECURITY DEFINER code.
+CREATE TABLE makini_sync_state (
+  target regclass PRIMARY KEY,
+  source regclass NOT NULL,
+  watermark timestamptz,
+  last_mode text NOT NULL,
+  last_sync_at timestamptz NOT NULL,
+  last_fetched bigint NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('makini_sync_state', '');
+COMMENT ON TABLE makini_sync_state IS
+  'one row per makini_sync target: its source, the latest updatedAt seen (watermark) and the last call';
+ALTER TABLE makini_sync_state ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read_own ON makini_sync_state FOR SELECT
+  USING (pg_catalog.has_table_privilege(target::oid, 'SELECT'));
+CREATE POLICY add_own ON makini_sync_state FOR INSERT
+  WITH CHECK (pg_catalog.has_table_privilege(target::oid, 'INSERT') AND
+              pg_catalog.has_table_privilege(target::oid, 'UPDATE') AND
+              pg_catalog.has_table_privilege(target::oid, 'DELETE'));
+CREATE POLICY change_own ON makini_sync_state FOR UPDATE
+  USING (pg_catalog.has_table_privilege(target::oid, 'INSERT') AND
+         pg_catalog.has_table_privilege(target::oid, 'UPDATE') AND
+         pg_catalog.has_table_privilege(target::oid, 'DELETE'));
+CREATE POLICY drop_own ON makini_sync_state FOR DELETE
+  USING (pg_catalog.has_table_privilege(target::oid, 'DELETE'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
+
+-- makini_sync(source, target, full): brings the local table target up to
+-- date with the makini_fdw foreign table source, fetching only the records
+-- changed since the last call (see README, "Incremental mirror").
+--
+-- makini_sync_run does the work (PL/pgSQL refuses an argument and an output
+-- column of one name, "target").  One scan of the source, under EXPLAIN
+-- ANALYZE (whose output gives the true number of HTTP requests), fills an
+-- empty target directly or else a temporary stage from which the target is
+-- changed by set operations, all in the caller's transaction.  The
+-- extension is relocatable, so the state table is found through
+-- pg_extension at each call.
+CREATE FUNCTION makini_sync_run(source regclass, target_name text, full_copy boolean)
+RETURNS TABLE (sync_target regclass, sync_mode text, sync_fetched bigint,
+               sync_upserted bigint, sync_deleted bigint, sync_requests bigint,
+               sync_watermark timestamptz)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+  -- records changed up to this long before the latest updatedAt seen are
+  -- fetched again: ERP clocks differ, and a record may reach the API with an
+  -- updatedAt earlier than one already seen (set when its change began, not
+  -- when it was committed or synced into Makini)
+  overlap CONSTANT interval := '10 minutes';
+  src regclass := $1;
+  tgt_name text := $2;
+  tgt regclass;
+  tgt_sql text;
+  state_tab text;
+  is_expand boolean;
+  upd_col name;                 -- maps updatedAt (parent.updatedAt in an expand table)
+  parent_col name;              -- maps parent.key (expand tables)
+  cols text;                    -- the source's columns, quoted, in order
+  set_list text;
+  old_row text;                 -- t.col, ... and EXCLUDED.col, ...: a row changed?
+  new_row text;
+  old_source regclass;
+  old_wm timestamptz;
+  new_wm timestamptz;
+  run_mode text;
+  cond text := '';
+  plan jsonb;
+  n_requests bigint;
+  n_pages bigint;
+  n_fetched bigint;
+  n_upserted bigint;
+  n_deleted bigint := 0;
+  empty_target boolean := false;
+  created boolean := false;     -- the target was made by this call
+  started timestamptz := clock_timestamp();
+  bad record;
+BEGIN
+  IF src IS NULL OR tgt_name IS NULL THEN
+    RAISE EXCEPTION 'makini_sync needs a source table and a target table name';
+  END IF;
+
+  -- the source: a makini_fdw foreign table with a column "key"
+  SELECT EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'expand=%')
+    INTO is_expand
+    FROM pg_catalog.pg_foreign_table ft
+    JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+    JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+   WHERE ft.ftrelid = src AND w.fdwname = 'makini_fdw';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'source % is not a makini_fdw foreign table', src;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute
+                  WHERE attrelid = src AND attname = 'key' AND NOT attisdropped) THEN
+    RAISE EXCEPTION 'source % has no column "key"', src
+      USING HINT = 'makini_sync matches rows by the record''s key.';
+  END IF;
+  SELECT min(a.attname) FILTER (WHERE f.field = CASE WHEN is_expand THEN 'parent.updatedAt' ELSE 'updatedAt' END
+                                  AND a.atttypid = 'timestamptz'::regtype),
+         min(a.attname) FILTER (WHERE f.field = 'parent.key'),
+         string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+         string_agg(format('%I = EXCLUDED.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
+           FILTER (WHERE a.attname <> 'key'),
+         string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum),
+         string_agg(format('EXCLUDED.%I', a.attname), ', ' ORDER BY a.attnum)
+    INTO upd_col, parent_col, cols, set_list, old_row, new_row
+    FROM pg_catalog.pg_attribute a
+    CROSS JOIN LATERAL (SELECT coalesce(
+             (SELECT substr(o, 7) FROM unnest(a.attfdwoptions) o WHERE o LIKE 'field=%'),
+             CASE WHEN a.attname = 'updated_at' THEN 'updatedAt' END) AS field) f
+   WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped;
+
+  -- the target: made when missing; two calls for one target never interleave
+  tgt := pg_catalog.to_regclass(tgt_name);
+  IF tgt IS NULL THEN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('makini_sync ' || tgt_name, 0));
+    tgt := pg_catalog.to_regclass(tgt_name);
+  END IF;
+  IF tgt IS NULL THEN
+    SELECT string_agg(quote_ident(p), '.') INTO tgt_sql FROM unnest(parse_ident(tgt_name)) p;
+    -- its primary key is added after the first copy (one index build)
+    EXECUTE format('CREATE TABLE %s (LIKE %s)', tgt_sql, src);
+    tgt := pg_catalog.to_regclass(tgt_name);
+    created := true;
+  END IF;
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('makini_sync ' || tgt::oid, 0));
+  IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tgt) NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION 'target % is not a table', tgt;
+  END IF;
+  IF NOT (pg_catalog.has_table_privilege(tgt, 'SELECT') AND pg_catalog.has_table_privilege(tgt, 'INSERT') AND
+          pg_catalog.has_table_privilege(tgt, 'UPDATE') AND pg_catalog.has_table_privilege(tgt, 'DELETE')) THEN
+    RAISE EXCEPTION 'permission denied for table %', tgt
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'makini_sync needs SELECT, INSERT, UPDATE and DELETE on the target.';
+  END IF;
+
+  -- the target has the source's columns, with their types, and a unique
+  -- index on key: checked before any request is sent
+  FOR bad IN
+    SELECT s.attname, pg_catalog.format_type(s.atttypid, s.atttypmod) AS want,
+           pg_catalog.format_type(t.atttypid, t.atttypmod) AS have
+      FROM pg_catalog.pg_attribute s
+      LEFT JOIN pg_catalog.pg_attribute t
+        ON t.attrelid = tgt AND t.attname = s.attname AND NOT t.attisdropped
+     WHERE s.attrelid = src AND s.attnum > 0 AND NOT s.attisdropped
+       AND (t.attname IS NULL OR (t.atttypid, t.atttypmod) <> (s.atttypid, s.atttypmod))
+     ORDER BY s.attnum LIMIT 1
+  LOOP
+    IF bad.have IS NULL THEN
+      RAISE EXCEPTION 'target % has no column "%"', tgt, bad.attname
+        USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want),
+              HINT = 'Add the column to the target, or give a new target name: makini_sync creates it.';
+    END IF;
+    RAISE EXCEPTION 'column "%" of target % has type %, not %', bad.attname, tgt, bad.have, bad.want
+      USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want);
+  END LOOP;
+  IF NOT created AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = tgt AND a.attname = 'key'
+                 WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1
+                   AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+    RAISE EXCEPTION 'target % has no unique index on column "key"', tgt
+      USING HINT = 'Add a PRIMARY KEY (key) to the target.';
+  END IF;
+
+  -- the last call's state; incremental if there is one for this source,
+  -- the source can be filtered by updatedAt and the caller did not ask for full
+  SELECT pg_catalog.quote_ident(n.nspname) || '.makini_sync_state' INTO state_tab
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+   WHERE e.extname = 'makini_fdw';
+  EXECUTE format('SELECT source, watermark FROM %s WHERE target = $1', state_tab)
+    INTO old_source, old_wm USING tgt;
+  IF coalesce($3, false) OR old_source IS DISTINCT FROM src OR old_wm IS NULL OR
+     upd_col IS NULL OR (is_expand AND parent_col IS NULL) THEN
+    run_mode := 'full';
+  ELSE
+    run_mode := 'incremental';
+    cond := format(' WHERE %I >= %L', upd_col, old_wm - overlap);
+  END IF;
+
+  -- one scan of the source
+  RAISE NOTICE 'makini_sync: % sync of % %', run_mode, src,
+    CASE WHEN run_mode = 'full' THEN '(every record)'
+         ELSE format('(updated since %s)', old_wm - overlap) END;
+  IF run_mode = 'full' THEN
+    EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO empty_target;
+  END IF;
+  IF empty_target THEN
+    -- a first copy: from the scan straight into the empty target (one made
+    -- here gets its primary key after: a key twice is an error then)
+    EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
+                   'INSERT INTO %s (%s) SELECT %s FROM %s WHERE key IS NOT NULL%s',
+                   tgt, cols, cols, src, CASE WHEN created THEN '' ELSE ' ON CONFLICT (key) DO NOTHING' END)
+      INTO plan;
+    IF created THEN
+      EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (key)', tgt);
+    END IF;
+    SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
+      FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
+    EXECUTE format('SELECT count(*), %s FROM %s',
+                   CASE WHEN upd_col IS NULL THEN 'NULL::timestamptz' ELSE format('max(%I)', upd_col) END, tgt)
+      INTO n_upserted, new_wm;
+  ELSE
+    -- else into a stage, then compared with the target
+    IF pg_catalog.to_regclass('pg_temp.makini_sync_stage') IS NOT NULL THEN
+      DROP TABLE pg_temp.makini_sync_stage;
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE makini_sync_stage (LIKE %s) ON COMMIT DROP', src);
+    EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
+                   'INSERT INTO pg_temp.makini_sync_stage SELECT * FROM %s%s', src, cond)
+      INTO plan;
+    ANALYZE pg_temp.makini_sync_stage;
+    SELECT count(*) INTO n_fetched FROM pg_temp.makini_sync_stage;
+    IF upd_col IS NOT NULL THEN
+      EXECUTE format('SELECT max(%I) FROM pg_temp.makini_sync_stage', upd_col) INTO new_wm;
+    END IF;
+    IF run_mode = 'incremental' THEN
+      new_wm := greatest(new_wm, old_wm);
+    END IF;
+
+    -- rows gone from the source (full), or lines gone from a changed parent
+    IF run_mode = 'full' THEN
+      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s '
+                     'WHERE s.key = t.key) RETURNING 1) SELECT count(*) FROM d', tgt)
+        INTO n_deleted;
+    ELSIF is_expand THEN
+      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE t.%I IN (SELECT %I FROM pg_temp.makini_sync_stage) '
+                     'AND NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s WHERE s.key = t.key) '
+                     'RETURNING 1) SELECT count(*) FROM d', tgt, parent_col, parent_col)
+        INTO n_deleted;
+    END IF;
+
+    -- new and changed rows (a key the API sent twice: its latest version)
+    EXECUTE format('WITH u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s '
+                   'FROM pg_temp.makini_sync_stage WHERE key IS NOT NULL ORDER BY key%s '
+                   'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) '
+                   'RETURNING 1) SELECT count(*) FROM u',
+                   tgt, cols, cols,
+                   CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
+                   coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row)
+      INTO n_upserted;
+    DROP TABLE pg_temp.makini_sync_stage;
+  END IF;
+
+  -- the request counters of the scan, and the new state
+  SELECT coalesce(sum(v::bigint), 0) INTO n_requests
+    FROM jsonb_path_query(plan, 'strict $.**."Makini HTTP requests"') v;
+  SELECT coalesce(sum(v::bigint), 0) INTO n_pages
+    FROM jsonb_path_query(plan, 'strict $.**."Makini pages"') v;
+  EXECUTE format('INSERT INTO %s AS s VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT (target) DO UPDATE '
+                 'SET source = EXCLUDED.source, watermark = EXCLUDED.watermark, last_mode = EXCLUDED.last_mode, '
+                 'last_sync_at = EXCLUDED.last_sync_at, last_fetched = EXCLUDED.last_fetched', state_tab)
+    USING tgt, src, new_wm, run_mode, n_fetched;
+
+  RAISE NOTICE 'makini_sync: % records in % pages (% HTTP requests) in % s, % records/s; % rows upserted, % deleted',
+    n_fetched, n_pages, n_requests,
+    round(extract(epoch FROM clock_timestamp() - started)::numeric, 1),
+    round(n_fetched / greatest(extract(epoch FROM clock_timestamp() - started), 0.001)::numeric),
+    n_upserted, n_deleted;
+  RETURN QUERY SELECT tgt, run_mode, n_fetched, n_upserted, n_deleted, n_requests, new_wm;
+END
+$$;
+
+COMMENT ON FUNCTION makini_sync_run(regclass, text, boolean) IS
+  'the work of makini_sync (call makini_sync instead)';
+
+-- a SQL-standard body binds makini_sync_run when created: relocation-safe
+CREATE FUNCTION makini_sync(source regclass, target text, full boolean DEFAULT false)
+RETURNS TABLE (target regclass, mode text, fetched bigint, upserted bigint,
+               deleted bigint, requests bigint, watermark timestamptz)
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+  SELECT * FROM makini_sync_run($1, $2, $3);
+END;
+
+COMMENT ON FUNCTION makini_sync(regclass, text, boolean) IS
+  'brings the local table target up to date with the makini_fdw foreign table source: every record on the first call or with full => true, else only those changed since the last call (by updatedAt); see makini_sync_state';

@@ -14,7 +14,8 @@
 #      the one before),
 #   5. the backend's peak memory growth (VmHWM) during a scan, and the TCP
 #      connections a scan opens.
-# Goals are reported, not asserted.  Then runs bench_multi.sh.
+# Goals are reported, not asserted.  Then runs bench_multi.sh and
+# bench_sync.sh.
 #   BENCH_ORDERS=20000 RUNS=5 LATENCY_MS=50 bash sql-tests/bench.sh
 export RUNDIR=${RUNDIR:-/tmp/makini_fdw_bench}
 export PGPORT=${PGPORT:-54339}
@@ -309,3 +310,6 @@ EOF
 
 log "many connections (bench_multi.sh)"
 bash "$TOP/sql-tests/bench_multi.sh"
+
+log "makini_sync (bench_sync.sh)"
+bash "$TOP/sql-tests/bench_sync.sh"

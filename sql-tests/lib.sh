@@ -69,8 +69,9 @@ PGBIN=$(pg_bindir)
 # Installs the Debian packages the build, the cluster and the tests need.
 install_deps() {
 	local pkgs="libcurl4-openssl-dev libdeflate-dev gcc make curl ca-certificates openssl python3 sqlsmith"
-	# Debian's PostgreSQL packages, unless PG_CONFIG names an installation
-	[ -x "$GIVEN_PG_CONFIG" ] || pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR $pkgs"
+	# Debian's PostgreSQL packages (pg_cron for test_sync.sh), unless PG_CONFIG
+	# names an installation
+	[ -x "$GIVEN_PG_CONFIG" ] || pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron $pkgs"
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

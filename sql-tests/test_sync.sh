@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# makini_sync around the database: the state of every mirror (the extension's
+# configuration table makini_sync_state) survives pg_dump and a restore into
+# a new database, where the next call goes on incrementally from it; and a
+# pg_cron job calling makini_sync keeps a mirror following a change made at
+# the simulator (in a second cluster started with
+# shared_preload_libraries=pg_cron; skipped, saying so, when pg_cron is not
+# installed).  Uses the simulator's connection plant_b; the one change it
+# makes (a new order) is deleted again at the end; the simulator is never
+# reset (other tests read its log).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set +e
+DB=makini_sync_test
+DB2=makini_sync_restored
+SIM="http://127.0.0.1:$SIM_PORT/_sim"
+TMP=$(mktemp -d)
+failures=0
+CRON_PORT=$((PGPORT + 20))
+CRON_RUNDIR=$RUNDIR-cron
+NEW_ORDER=SYNC-CRON-1
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+psql_in() { local db=$1; shift; $PGBIN/psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+sim() { curl -s -S --max-time 20 "$SIM/$1"; }
+
+# the SQL that makes a database ready: the extension, plant_b as a server,
+# its tables in schema erp, an empty schema mirror, and the ground truth of
+# purchase orders in table truth_po (reloaded by load_truth())
+setup_sql() {
+	cat <<SQL
+CREATE EXTENSION makini_fdw;
+CREATE SERVER plant_b FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:$SIM_PORT');
+CREATE USER MAPPING FOR CURRENT_USER SERVER plant_b OPTIONS (token 'tok_plant_b');
+CREATE SCHEMA erp;
+IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders, currencies) FROM SERVER plant_b INTO erp;
+CREATE SCHEMA mirror;
+CREATE TABLE truth_po (LIKE erp.purchase_orders);
+CREATE FUNCTION load_truth() RETURNS void LANGUAGE plpgsql AS \$\$
+BEGIN
+  TRUNCATE truth_po;
+  COPY truth_po FROM PROGRAM 'curl -s -S --max-time 60 $SIM/data/plant_b/purchase_orders.csv' WITH (FORMAT csv, HEADER);
+END \$\$;
+CREATE FUNCTION mirror_diff() RETURNS bigint LANGUAGE plpgsql AS \$\$
+BEGIN
+  RETURN (SELECT count(*) FROM ((TABLE mirror.purchase_orders EXCEPT ALL TABLE truth_po)
+                                UNION ALL (TABLE truth_po EXCEPT ALL TABLE mirror.purchase_orders)) d);
+END \$\$;
+SELECT load_truth();
+SQL
+}
+
+cleanup_sync() {
+	sim "mutate?conn=plant_b&op=delete&key=$NEW_ORDER" >/dev/null 2>&1
+	for db in $DB $DB2; do
+		as_pg $PGBIN/dropdb -h "$PGHOST" -p "$PGPORT" -U makini --if-exists $db >/dev/null 2>&1
+	done
+	if [ -f "$CRON_RUNDIR/data/postmaster.pid" ]; then
+		as_pg $PGBIN/pg_ctl -D "$CRON_RUNDIR/data" -m immediate -s stop
+	fi
+	rm -rf "$TMP" "$CRON_RUNDIR"
+}
+trap cleanup_sync EXIT
+for db in $DB $DB2; do
+	as_pg $PGBIN/dropdb -h "$PGHOST" -p "$PGPORT" -U makini --if-exists $db >/dev/null 2>&1
+done
+
+# --- pg_dump and restore keep the state ------------------------------------
+as_pg $PGBIN/createdb -h "$PGHOST" -p "$PGPORT" -U makini $DB || { echo "createdb failed"; exit 1; }
+setup_sql | psql_in $DB >/dev/null || { echo "setup failed"; exit 1; }
+psql_in $DB -c "SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders');
+                SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders');
+                SELECT makini_sync('erp.currencies', 'mirror.currencies');" >/dev/null 2>&1 ||
+	fail "makini_sync in $DB"
+STATE_SQL="SELECT target, source, watermark, last_mode, last_sync_at, last_fetched FROM makini_sync_state ORDER BY target::text"
+psql_in $DB -c "$STATE_SQL" >"$TMP/state1" || fail "reading the state"
+[ "$(wc -l <"$TMP/state1")" = 2 ] || fail "expected two state rows, got: $(cat "$TMP/state1")"
+$PGBIN/pg_dump -d $DB -f "$TMP/dump.sql" || fail "pg_dump"
+as_pg $PGBIN/createdb -h "$PGHOST" -p "$PGPORT" -U makini $DB2 || fail "createdb $DB2"
+psql_in $DB2 -f "$TMP/dump.sql" >/dev/null 2>"$TMP/restore.err" || fail "restore: $(head -5 "$TMP/restore.err")"
+psql_in $DB2 -c "$STATE_SQL" >"$TMP/state2" || fail "reading the restored state"
+if cmp -s "$TMP/state1" "$TMP/state2"; then
+	echo "result: the state rows survive pg_dump and restore ($(wc -l <"$TMP/state2") rows)"
+else
+	fail "state differs after restore: $(diff "$TMP/state1" "$TMP/state2")"
+fi
+# the restored mirror goes on incrementally from the restored watermark
+mode=$(psql_in $DB2 -c "SELECT mode FROM makini_sync('erp.purchase_orders', 'mirror.purchase_orders')" 2>/dev/null)
+[ "$mode" = incremental ] || fail "the first call after restore was '$mode', not incremental"
+diff=$(psql_in $DB2 -c "SELECT mirror_diff()")
+[ "$diff" = 0 ] || fail "restored mirror differs from the ground truth in $diff rows"
+
+# --- a pg_cron job keeps the mirror following the source -------------------
+if [ ! -f "$($PG_CONFIG --sharedir)/extension/pg_cron.control" ]; then
+	echo "result: pg_cron test skipped: pg_cron is not installed (package postgresql-$PG_MAJOR-cron)"
+	[ $failures = 0 ] && echo "all passed"
+	exit $((failures > 0))
+fi
+mkdir -p "$CRON_RUNDIR/sock" && chown "$PG_OS_USER" "$CRON_RUNDIR" "$CRON_RUNDIR/sock" 2>/dev/null
+as_pg $PGBIN/initdb -D "$CRON_RUNDIR/data" -U makini -A trust -E UTF8 --locale=C.UTF-8 >/dev/null ||
+	{ fail "initdb for pg_cron"; exit 1; }
+as_pg $PGBIN/pg_ctl -D "$CRON_RUNDIR/data" -l "$CRON_RUNDIR/postgres.log" -w -s \
+	-o "-p $CRON_PORT -k $CRON_RUNDIR/sock -c listen_addresses='' -c makini_fdw.allowed_hosts=127.0.0.1 -c shared_preload_libraries=pg_cron -c cron.database_name=postgres -c cron.use_background_workers=on -c max_worker_processes=16" start ||
+	{ fail "starting a cluster with pg_cron: $(tail -5 "$CRON_RUNDIR/postgres.log")"; exit 1; }
+cron_psql() { PGHOST=$CRON_RUNDIR/sock PGPORT=$CRON_PORT psql_in postgres "$@"; }
+{ echo "CREATE EXTENSION pg_cron;"; setup_sql; } | cron_psql >/dev/null || { fail "pg_cron setup"; exit 1; }
+cron_psql -c "SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders')" >/dev/null 2>&1 ||
+	fail "first makini_sync under pg_cron's cluster"
+# pg_cron 1.5 and later run a job every few seconds; older ones every minute
+schedule=$(cron_psql -c "SELECT CASE WHEN (regexp_match(extversion, '^(\d+)\.(\d+)'))::int[] >= '{1,5}' THEN '2 seconds' ELSE '* * * * *' END FROM pg_extension WHERE extname = 'pg_cron'")
+cron_psql -c "SELECT cron.schedule('mirror-po', '$schedule', \$\$SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders')\$\$)" >/dev/null ||
+	fail "cron.schedule"
+at=$(cron_psql -c "SELECT to_char(date_trunc('second', max(updated_at)) + interval '1 hour', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM truth_po")
+first=$(cron_psql -c "SELECT key FROM truth_po ORDER BY key LIMIT 1")
+sim "mutate?conn=plant_b&op=insert&key=$NEW_ORDER&like=$first&at=$at" >/dev/null || fail "mutate"
+cron_psql -c "SELECT load_truth()" >/dev/null
+# wait (up to 3 minutes) until the job has brought the new order
+for _ in $(seq 1 180); do
+	n=$(cron_psql -c "SELECT count(*) FROM mirror.purchase_orders WHERE key = '$NEW_ORDER'")
+	[ "$n" = 1 ] && break
+	sleep 1
+done
+if [ "$n" = 1 ]; then
+	diff=$(cron_psql -c "SELECT mirror_diff()")
+	[ "$diff" = 0 ] || fail "the mirror kept by pg_cron differs from the ground truth in $diff rows"
+	mode=$(cron_psql -c "SELECT last_mode FROM makini_sync_state")
+	[ "$mode" = incremental ] || fail "pg_cron's calls were '$mode', not incremental"
+	echo "result: a pg_cron job ('$schedule') brought the change into the mirror"
+else
+	fail "the pg_cron job did not bring the new order: $(cron_psql -c "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3")"
+fi
+cron_psql -c "SELECT cron.unschedule('mirror-po')" >/dev/null
+
+[ $failures = 0 ] && echo "all passed"
+exit $((failures > 0))

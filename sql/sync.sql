@@ -1,0 +1,265 @@
+--
+-- sync: makini_sync keeps a local mirror of a foreign table — a full copy
+-- first, then only what changed (by updatedAt); the mirror is compared with
+-- the simulator's ground truth after every call, and every call's request
+-- count with the simulator's request log
+--
+SELECT sim('reset');
+-- the NOTICEs report timings
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+CREATE SCHEMA mirror;
+-- purchase_order_lines as imported, plus its order's updatedAt: the column
+-- makini_sync filters an expand table by
+CREATE SCHEMA sync_src;
+IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_order_lines) FROM SERVER plant_a INTO sync_src;
+ALTER FOREIGN TABLE sync_src.purchase_order_lines
+  ADD COLUMN order_updated_at timestamptz OPTIONS (field 'parent.updatedAt');
+
+-- the ground truth, reloaded after every change
+CREATE TABLE sync_truth_po (LIKE erp.purchase_orders);
+CREATE TABLE sync_truth_lines (LIKE erp.purchase_order_lines);
+CREATE FUNCTION sync_truth() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE sync_truth_po, sync_truth_lines;
+  PERFORM sim_load('plant_a', 'purchase_orders', 'sync_truth_po');
+  PERFORM sim_load('plant_a', 'purchase_order_lines', 'sync_truth_lines');
+END $$;
+-- rows of mirror and truth that differ (EXCEPT ALL both ways), on truth's columns
+CREATE FUNCTION mirror_diff(mirror regclass, truth regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE cols text; n bigint;
+BEGIN
+  SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+    FROM pg_attribute WHERE attrelid = truth AND attnum > 0 AND NOT attisdropped;
+  EXECUTE format('SELECT count(*) FROM ((SELECT %1$s FROM %2$s EXCEPT ALL SELECT %1$s FROM %3$s) '
+                 'UNION ALL (SELECT %1$s FROM %3$s EXCEPT ALL SELECT %1$s FROM %2$s)) d',
+                 cols, mirror, truth) INTO n;
+  RETURN n;
+END $$;
+-- every call: what makini_sync returned, and what the simulator logged
+CREATE TABLE sync_runs (id serial, target regclass, mode text, fetched bigint, upserted bigint,
+  deleted bigint, requests bigint, watermark timestamptz, old_watermark timestamptz,
+  logged bigint, filters text[]);
+CREATE FUNCTION sync_call(src regclass, tgt text, full_copy boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE mark int; old timestamptz;
+BEGIN
+  SELECT coalesce(max(seq), 0) INTO mark FROM sim_requests();
+  SELECT s.watermark INTO old FROM makini_sync_state s WHERE s.target = to_regclass(tgt);
+  INSERT INTO sync_runs (target, mode, fetched, upserted, deleted, requests, watermark, old_watermark)
+    SELECT r.target, r.mode, r.fetched, r.upserted, r.deleted, r.requests, r.watermark, old
+      FROM makini_sync(src, tgt, full_copy) r;
+  UPDATE sync_runs SET logged = l.n, filters = l.f
+    FROM (SELECT count(*) AS n, array_agg(DISTINCT params->>'filter[updatedAt:gteq]') AS f
+            FROM sim_requests() WHERE seq > mark) l
+   WHERE id = currval('sync_runs_id_seq');
+END $$;
+CREATE VIEW last_run AS SELECT * FROM sync_runs ORDER BY id DESC LIMIT 1;
+-- mutate(op, order key, extra, at): changes the simulator's data as an ERP
+-- does, at time at; returns the key of the order changed
+CREATE FUNCTION mutate(op text, order_key text, extra text, at timestamptz) RETURNS text
+LANGUAGE sql AS $$
+  SELECT sim(format('mutate?conn=plant_a&op=%s&key=%s%s&at=%s', op, order_key, extra,
+                    to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::jsonb->>'key'
+$$;
+SELECT sync_truth();
+
+-- first call: a full copy, made in a new table with a primary key on key
+SELECT sync_call('erp.purchase_orders', 'mirror.purchase_orders');
+SELECT mode, fetched = (SELECT count(*) FROM sync_truth_po) AS fetched_all,
+       upserted = fetched AS all_inserted, deleted,
+       requests = logged AS requests_true, requests = ceil(fetched / 100.0) AS one_per_page,
+       filters = '{NULL}' AS unfiltered,
+       watermark = (SELECT max(updated_at) FROM sync_truth_po) AS watermark_latest_seen
+  FROM last_run;
+SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'mirror.purchase_orders'::regclass;
+SELECT target, source, watermark = (SELECT max(updated_at) FROM sync_truth_po) AS watermark_ok,
+       last_mode, last_fetched = (SELECT count(*) FROM sync_truth_po) AS fetched_ok
+  FROM makini_sync_state;
+
+-- nothing changed: the records of the last 10 minutes before the watermark
+-- (the overlap) are fetched again, in one request filtered by updatedAt
+SELECT sync_call('erp.purchase_orders', 'mirror.purchase_orders');
+SELECT mode, fetched = (SELECT count(*) FROM sync_truth_po
+                         WHERE updated_at >= old_watermark - interval '10 minutes') AS fetched_overlap,
+       upserted, deleted, requests = logged AS requests_true, requests,
+       filters[1]::timestamptz - (old_watermark - interval '10 minutes') BETWEEN '-1 ms' AND '0' AS filter_ok,
+       watermark = old_watermark AS watermark_kept
+  FROM last_run;
+
+-- an ERP changes three orders and adds one, an hour after the latest change
+-- (whole seconds: mutate() sends no fractions)
+SELECT date_trunc('second', max(updated_at)) + interval '1 hour' AS t1,
+       date_trunc('second', max(updated_at)) + interval '2 hours' AS t2,
+       date_trunc('second', max(updated_at)) + interval '3 hours' AS t3 FROM sync_truth_po \gset
+SELECT key AS o1 FROM sync_truth_po ORDER BY key LIMIT 1 OFFSET 10 \gset
+SELECT key AS o2 FROM sync_truth_po ORDER BY key LIMIT 1 OFFSET 20 \gset
+SELECT key AS o3 FROM sync_truth_po ORDER BY key LIMIT 1 OFFSET 30 \gset
+SELECT mutate('update', :'o1', '&f.title=Changed+title&f.terms=Net+90', :'t1') = :'o1' AS updated,
+       mutate('soft_delete', :'o2', '', :'t1') = :'o2' AS soft_deleted,
+       mutate('insert', 'SYNC-NEW-1', '&like=' || :'o3', :'t1') = 'SYNC-NEW-1' AS inserted;
+SELECT sync_truth();
+SELECT sync_call('erp.purchase_orders', 'mirror.purchase_orders');
+SELECT mode, fetched = (SELECT count(*) FROM sync_truth_po
+                         WHERE updated_at >= old_watermark - interval '10 minutes') AS fetched_changed,
+       upserted, deleted, requests = logged AS requests_true, requests,
+       watermark = :'t1'::timestamptz AS watermark_latest_seen
+  FROM last_run;
+SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
+-- the soft-deleted order stays, with its deletedAt
+SELECT deleted_at = :'t1'::timestamptz AS soft_deleted FROM mirror.purchase_orders WHERE key = :'o2';
+
+-- an order deleted outright stays until the next full call
+SELECT mutate('delete', :'o3', '', :'t2') = :'o3' AS hard_deleted;
+SELECT sync_truth();
+SELECT sync_call('erp.purchase_orders', 'mirror.purchase_orders');
+SELECT mode, upserted, deleted, requests = logged AS requests_true FROM last_run;
+SELECT key = :'o3' AS hard_deleted_stays FROM mirror.purchase_orders EXCEPT SELECT key = :'o3' FROM sync_truth_po;
+SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
+SELECT sync_call('erp.purchase_orders', 'mirror.purchase_orders', true);
+SELECT mode, fetched = (SELECT count(*) FROM sync_truth_po) AS fetched_all, upserted, deleted,
+       requests = logged AS requests_true, filters = '{NULL}' AS unfiltered
+  FROM last_run;
+SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
+
+-- line items: the lines of every changed order replace that order's rows
+SELECT sync_call('sync_src.purchase_order_lines', 'mirror.purchase_order_lines');
+SELECT mode, fetched = (SELECT count(*) FROM sync_truth_lines) AS fetched_all,
+       upserted = fetched AS all_inserted, deleted, requests = logged AS requests_true,
+       watermark = (SELECT max(updated_at) FROM sync_truth_po) AS watermark_latest_order
+  FROM last_run;
+SELECT mirror_diff('mirror.purchase_order_lines', 'sync_truth_lines') AS lines_diff;
+SELECT count(*) AS wrong_order_updated_at FROM mirror.purchase_order_lines l
+  LEFT JOIN sync_truth_po p ON p.key = l.order_key
+ WHERE l.order_updated_at IS DISTINCT FROM p.updated_at;
+SELECT order_key AS l1 FROM sync_truth_lines GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1 OFFSET 1 \gset
+SELECT order_key AS l2 FROM sync_truth_lines GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1 OFFSET 2 \gset
+SELECT order_key AS l3 FROM sync_truth_lines GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1 OFFSET 3 \gset
+SELECT order_key AS l4 FROM sync_truth_lines GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1 OFFSET 4 \gset
+SELECT mutate('line_update', :'l1', '&f.name=Renamed+line&f.quantity=7.5', :'t3') = :'l1' AS line_updated,
+       mutate('line_delete', :'l2', '', :'t3') = :'l2' AS line_deleted,
+       mutate('line_insert', :'l3', '&line=SYNC-LINE-1', :'t3') = :'l3' AS line_inserted,
+       mutate('line_soft_delete', :'l4', '', :'t3') = :'l4' AS line_soft_deleted;
+SELECT sync_truth();
+SELECT sync_call('sync_src.purchase_order_lines', 'mirror.purchase_order_lines');
+SELECT mode, fetched = (SELECT count(*) FROM sync_truth_lines l JOIN sync_truth_po p ON p.key = l.order_key
+                         WHERE p.updated_at >= old_watermark - interval '10 minutes') AS fetched_changed_orders,
+       upserted = (SELECT count(*) FROM sync_truth_lines
+                    WHERE order_key IN (:'l1', :'l2', :'l3', :'l4')) AS changed_orders_lines_upserted,
+       deleted, requests = logged AS requests_true, requests,
+       filters[1]::timestamptz - (old_watermark - interval '10 minutes') BETWEEN '-1 ms' AND '0' AS filter_ok,
+       watermark = :'t3'::timestamptz AS watermark_latest_seen
+  FROM last_run;
+SELECT mirror_diff('mirror.purchase_order_lines', 'sync_truth_lines') AS lines_diff;
+SELECT count(*) AS wrong_order_updated_at FROM mirror.purchase_order_lines l
+  LEFT JOIN sync_truth_po p ON p.key = l.order_key
+ WHERE l.order_updated_at IS DISTINCT FROM p.updated_at;
+
+-- as imported (no parent.updatedAt column), and resources without updatedAt:
+-- a full copy at every call
+SELECT sync_call('erp.purchase_order_lines', 'mirror.lines_as_imported');
+SELECT sync_call('erp.purchase_order_lines', 'mirror.lines_as_imported');
+SELECT mode, deleted, requests = logged AS requests_true, filters = '{NULL}' AS unfiltered,
+       watermark IS NULL AS no_watermark FROM last_run;
+SELECT mirror_diff('mirror.lines_as_imported', 'sync_truth_lines') AS lines_diff;
+CREATE TABLE sync_truth_currencies (LIKE erp.currencies);
+SELECT sim_load('plant_a', 'currencies', 'sync_truth_currencies') > 0 AS loaded;
+SELECT sync_call('erp.currencies', 'mirror.currencies');
+SELECT sync_call('erp.currencies', 'mirror.currencies');
+SELECT mode, fetched = (SELECT count(*) FROM sync_truth_currencies) AS fetched_all, upserted, deleted,
+       requests = logged AS requests_true, watermark IS NULL AS no_watermark FROM last_run;
+SELECT mirror_diff('mirror.currencies', 'sync_truth_currencies') AS currencies_diff;
+
+-- an error in the middle (page 2 answers 503 until the retries give up):
+-- the scan's error, and the target and the state as they were
+SELECT mutate('update', :'o1', '&f.title=Never+mirrored', :'t3') = :'o1' AS updated;
+CREATE TABLE mirror_before AS TABLE mirror.purchase_orders;
+CREATE TABLE state_before AS TABLE makini_sync_state;
+SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&page=2&count=-1');
+-- (try() of the errors suite: the SQLSTATE, message, DETAIL and HINT)
+\x on
+SELECT state, message, detail, hint
+  FROM try($$SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.purchase_orders', true)$$);
+\x off
+SELECT rows_differ('mirror.purchase_orders', 'mirror_before') AS target_changed,
+       rows_differ('makini_sync_state', 'state_before') AS state_changed;
+SELECT sim('reset');
+SELECT sync_truth();
+
+-- a target whose columns do not match: an error naming the column, before
+-- any request
+CREATE TABLE mirror.bad_po (key text PRIMARY KEY, order_no text, title varchar(10));
+CREATE TABLE mirror.bad_po2 (LIKE erp.purchase_orders);
+SELECT coalesce(max(seq), 0) AS mark FROM sim_requests() \gset
+SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po');
+ALTER TABLE mirror.bad_po DROP COLUMN title;
+ALTER TABLE mirror.bad_po ADD COLUMN title text;
+SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po');
+SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po2');
+SELECT * FROM makini_sync('erp.vendors', 'sync_src.purchase_order_lines');
+SELECT * FROM makini_sync('sync_truth_po', 'mirror.x');
+SELECT count(*) AS requests_sent FROM sim_requests() WHERE seq > :mark;
+SELECT count(*) AS state_rows FROM makini_sync_state WHERE target::text LIKE 'mirror.bad%';
+
+-- two calls for one target never interleave: the second waits for the
+-- first's transaction, then goes on from its state
+CREATE EXTENSION dblink;
+SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
+  split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'),
+  current_database(), current_user));
+SELECT date_trunc('second', max(updated_at)) + interval '4 hours' AS t4 FROM sync_truth_po \gset
+BEGIN;
+SELECT mode FROM makini_sync('erp.purchase_orders', 'mirror.purchase_orders', true);
+SELECT dblink_send_query('other', $q$SELECT mode, upserted, watermark FROM makini_sync('erp.purchase_orders', 'mirror.purchase_orders')$q$);
+-- wait until the other session waits for our lock (no timing window: it
+-- cannot go on before we commit)
+DO $$
+BEGIN
+  FOR i IN 1..3000 LOOP
+    EXIT WHEN EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted);
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END $$;
+SELECT count(*) AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted;
+-- a change the second call (after ours) must fetch
+SELECT mutate('update', :'o1', '&f.title=After+the+first', :'t4') = :'o1' AS updated;
+COMMIT;
+SELECT mode, upserted, watermark = :'t4'::timestamptz AS saw_change
+  FROM dblink_get_result('other') AS r(mode text, upserted bigint, watermark timestamptz);
+SELECT dblink_disconnect('other');
+SELECT sync_truth();
+SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
+
+-- privileges: a role with SELECT on the source and SELECT, INSERT, UPDATE,
+-- DELETE on the target needs nothing more; it keeps the state of its
+-- targets only; a target it may not delete from: an error before any request
+CREATE ROLE regress_makini_sync;
+CREATE USER MAPPING FOR regress_makini_sync SERVER plant_a OPTIONS (token 'tok_plant_a');
+GRANT USAGE ON SCHEMA erp, mirror TO regress_makini_sync;
+GRANT SELECT ON erp.vendors TO regress_makini_sync;
+CREATE TABLE mirror.vendors (LIKE erp.vendors, PRIMARY KEY (key));
+GRANT SELECT, INSERT, UPDATE, DELETE ON mirror.vendors TO regress_makini_sync;
+CREATE TABLE mirror.vendors_ro (LIKE erp.vendors, PRIMARY KEY (key));
+GRANT SELECT, INSERT, UPDATE ON mirror.vendors_ro TO regress_makini_sync;
+CREATE TABLE sync_truth_vendors (LIKE erp.vendors);
+SELECT sim_load('plant_a', 'vendors', 'sync_truth_vendors') > 0 AS loaded;
+SELECT coalesce(max(seq), 0) AS mark FROM sim_requests() \gset
+SET ROLE regress_makini_sync;
+SELECT * FROM makini_sync('erp.vendors', 'mirror.vendors_ro');
+RESET ROLE;
+SELECT count(*) AS requests_sent FROM sim_requests() WHERE seq > :mark;
+SET ROLE regress_makini_sync;
+SELECT mode FROM makini_sync('erp.vendors', 'mirror.vendors');
+SELECT target, last_mode FROM makini_sync_state ORDER BY 1;
+INSERT INTO makini_sync_state VALUES ('mirror.vendors_ro', 'erp.vendors', now(), 'full', now(), 0);
+UPDATE makini_sync_state SET watermark = NULL WHERE target = 'mirror.purchase_orders'::regclass;
+SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.vendors');
+RESET ROLE;
+SELECT mirror_diff('mirror.vendors', 'sync_truth_vendors') AS vendors_diff;
+SELECT target, last_mode FROM makini_sync_state WHERE target = 'mirror.purchase_orders'::regclass;
+
+DROP USER MAPPING FOR regress_makini_sync SERVER plant_a;
+DROP OWNED BY regress_makini_sync;
+DROP ROLE regress_makini_sync;
+RESET client_min_messages;
