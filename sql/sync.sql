@@ -73,7 +73,7 @@ SELECT mode, fetched = (SELECT count(*) FROM sync_truth_po) AS fetched_all,
        watermark = (SELECT max(updated_at) FROM sync_truth_po) AS watermark_latest_seen
   FROM last_run;
 SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
-SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'mirror.purchase_orders'::regclass;
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'mirror.purchase_orders'::regclass AND contype <> 'n';  -- 18 lists NOT NULL too
 SELECT target, source, watermark = (SELECT max(updated_at) FROM sync_truth_po) AS watermark_ok,
        last_mode, last_fetched = (SELECT count(*) FROM sync_truth_po) AS fetched_ok
   FROM makini_sync_state;
