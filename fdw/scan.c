@@ -557,14 +557,29 @@ cancel_probe(MakiniScanState *st)
 }
 
 /*
+ * Builds the path of (variant, pageno) and puts its request on the wire,
+ * both allocated in cxt (the page context its reply will live in).
+ */
+static MakiniRequest *
+send_page_request(MakiniScanState *st, MemoryContext cxt, int variant,
+				  int pageno, char **path)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MakiniRequest *req;
+
+	*path = variant_path(st, list_nth(st->variants, variant), pageno);
+	req = makini_request_start(st->conn, *path, &st->stats);
+	MemoryContextSwitchTo(old);
+	return req;
+}
+
+/*
  * Puts the request for (variant, pageno) on the wire in next_cxt, or adopts
- * the speculative request if it asked for just that.
+ * the request sent ahead for just that.
  */
 static void
 start_request(MakiniScanState *st, int variant, int pageno)
 {
-	MemoryContext old;
-
 	if (take_ahead(st, variant, pageno) == 0)
 	{
 		st->next_req = st->ahead[0].req;
@@ -574,12 +589,10 @@ start_request(MakiniScanState *st, int variant, int pageno)
 		remove_ahead(st, 0, true);
 		return;
 	}
-	old = MemoryContextSwitchTo(st->next_cxt);
 	st->next_variant = variant;
 	st->next_pageno = pageno;
-	st->next_path = variant_path(st, list_nth(st->variants, variant), pageno);
-	st->next_req = makini_request_start(st->conn, st->next_path, &st->stats);
-	MemoryContextSwitchTo(old);
+	st->next_req = send_page_request(st, st->next_cxt, variant, pageno,
+									 &st->next_path);
 	note_in_flight(st);
 }
 
@@ -686,7 +699,6 @@ static bool
 ahead_one(MakiniScanState *st, int depth, int variant, int pageno)
 {
 	MakiniAhead *slot;
-	MemoryContext old;
 	int			at = st->nahead;
 
 	for (int i = 0; i < st->nahead; i++)
@@ -704,12 +716,9 @@ ahead_one(MakiniScanState *st, int depth, int variant, int pageno)
 	slot = &st->ahead[st->nahead];
 	if (slot->cxt == NULL)
 		slot->cxt = create_page_context(st, MemoryContextGetParent(st->page_cxt));
-	old = MemoryContextSwitchTo(slot->cxt);
 	slot->variant = variant;
 	slot->pageno = pageno;
-	slot->path = variant_path(st, list_nth(st->variants, variant), pageno);
-	slot->req = makini_request_start(st->conn, slot->path, &st->stats);
-	MemoryContextSwitchTo(old);
+	slot->req = send_page_request(st, slot->cxt, variant, pageno, &slot->path);
 	if (at < st->nahead)
 	{
 		MakiniAhead added = *slot;
