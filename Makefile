@@ -9,7 +9,7 @@ DATA = fdw/makini_fdw--1.0.sql
 PGFILEDESC = "makini_fdw - foreign data wrapper for the Makini ERP API"
 
 
-REGRESS = setup options security import scan lines types errors status pushdown sorting contract concurrency sync multi
+REGRESS = setup options security import model scan lines types errors status pushdown sorting contract concurrency sync multi
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
