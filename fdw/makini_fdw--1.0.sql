@@ -55,7 +55,7 @@ COMMENT ON FUNCTION makini_fdw_version() IS
 CREATE FUNCTION makini_model()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'makini_model'
-LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION makini_model() IS
   'internal: the API model of the loaded makini_fdw library (entities, fields, imported tables)';

@@ -3,7 +3,7 @@
  * model.c
  *		  The Makini API model (CONTRACT.md §2-§4), written once: the
  *		  entities with their fields, kinds, key and item endpoint, and the
- *		  six tables IMPORT FOREIGN SCHEMA makini makes of them.
+ *		  tables IMPORT FOREIGN SCHEMA makini makes of them.
  *
  * The API has no schema endpoint, so this file is the schema.  The importer
  * makes its columns of it, pushdown asks it which fields the API filters
@@ -14,7 +14,9 @@
  * functions read the table list there, and the test suite compares it with
  * the simulator's copy (sql-tests/simdata.py, checked by sql/model.sql).
  *
- * Adding an entity or a table is a change here only (plus its tests).
+ * Adding an entity or a table is a change here, plus its tests: the
+ * simulator's copy of the model (which sql/model.sql holds to this one),
+ * its data, and the expected outputs that list the tables.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,70 +29,71 @@
 
 #include "model.h"
 
+/* short names for the field lists below */
 #define K_TEXT MAKINI_FIELD_TEXT
 #define K_DATETIME MAKINI_FIELD_DATETIME
 #define K_DECIMAL MAKINI_FIELD_DECIMAL
 #define K_BOOLEAN MAKINI_FIELD_BOOLEAN
 
+/* the date-times of the API's public schema that most entities have */
+#define K_STAMPS {"createdAt", K_DATETIME}, {"updatedAt", K_DATETIME}, \
+	{"deletedAt", K_DATETIME}
+
 static const MakiniField purchase_order_fields[] = {
 	{"key", K_TEXT}, {"orderNo", K_TEXT}, {"title", K_TEXT},
 	{"description", K_TEXT}, {"siteKey", K_TEXT}, {"organizationKey", K_TEXT},
 	{"vendorKey", K_TEXT}, {"userRequestedKey", K_TEXT},
-	{"userApprovedKey", K_TEXT}, {"statusKey", K_TEXT}, {"currencyKey", K_TEXT},
-	{"locationKey", K_TEXT},
-	{"orderDate", K_DATETIME}, {"dueAt", K_DATETIME}, {"approvedAt", K_DATETIME},
-	{"completedAt", K_DATETIME}, {"shipmentDate", K_DATETIME},
-	{"shippingMethod", K_TEXT}, {"terms", K_TEXT}, {"notes", K_TEXT},
-	{"totalNetValue", K_DECIMAL}, {"totalTaxValue", K_DECIMAL},
-	{"totalGrossValue", K_DECIMAL},
+	{"userApprovedKey", K_TEXT}, {"statusKey", K_TEXT},
+	{"currencyKey", K_TEXT}, {"locationKey", K_TEXT},
+	{"orderDate", K_DATETIME}, {"dueAt", K_DATETIME},
+	{"approvedAt", K_DATETIME}, {"completedAt", K_DATETIME},
+	{"shipmentDate", K_DATETIME}, {"shippingMethod", K_TEXT},
+	{"terms", K_TEXT}, {"notes", K_TEXT}, {"totalNetValue", K_DECIMAL},
+	{"totalTaxValue", K_DECIMAL}, {"totalGrossValue", K_DECIMAL},
 	{"shipmentAddress", MAKINI_FIELD_OBJECT},
 	{"billingAddress", MAKINI_FIELD_OBJECT},
-	{"deliveryAddress", MAKINI_FIELD_OBJECT},
-	{"createdAt", K_DATETIME}, {"updatedAt", K_DATETIME}, {"deletedAt", K_DATETIME},
+	{"deliveryAddress", MAKINI_FIELD_OBJECT}, K_STAMPS,
 	{"lineItems", MAKINI_FIELD_COLLECTION},
 	{NULL}
 };
 
 static const MakiniField line_item_fields[] = {
 	{"key", K_TEXT}, {"lineNo", MAKINI_FIELD_INTEGER}, {"code", K_TEXT},
-	{"type", K_TEXT}, {"name", K_TEXT}, {"description", K_TEXT}, {"lineRef", K_TEXT},
-	{"quantity", K_DECIMAL}, {"receivedQuantity", K_DECIMAL},
-	{"uomKey", K_TEXT}, {"currencyKey", K_TEXT},
-	{"price", K_DECIMAL}, {"discount", K_DECIMAL},
+	{"type", K_TEXT}, {"name", K_TEXT}, {"description", K_TEXT},
+	{"lineRef", K_TEXT}, {"quantity", K_DECIMAL},
+	{"receivedQuantity", K_DECIMAL}, {"uomKey", K_TEXT},
+	{"currencyKey", K_TEXT}, {"price", K_DECIMAL}, {"discount", K_DECIMAL},
 	{"lineTaxValue", K_DECIMAL}, {"lineTotalValue", K_DECIMAL},
-	{"notes", K_TEXT},
-	{"deliveryAt", K_DATETIME}, {"dueAt", K_DATETIME},
+	{"notes", K_TEXT}, {"deliveryAt", K_DATETIME}, {"dueAt", K_DATETIME},
 	{"locationKey", K_TEXT}, {"accountKey", K_TEXT}, {"vendorKey", K_TEXT},
 	{"assetKey", K_TEXT}, {"materialKey", K_TEXT}, {"productKey", K_TEXT},
-	{"statusKey", K_TEXT}, {"storeroomKey", K_TEXT},
-	{"createdAt", K_DATETIME}, {"updatedAt", K_DATETIME}, {"deletedAt", K_DATETIME},
+	{"statusKey", K_TEXT}, {"storeroomKey", K_TEXT}, K_STAMPS,
 	{NULL}
 };
 
 static const MakiniField vendor_fields[] = {
-	{"key", K_TEXT}, {"name", K_TEXT}, {"code", K_TEXT}, {"companyKey", K_TEXT},
-	{"organizationKey", K_TEXT},
-	{"createdAt", K_DATETIME}, {"updatedAt", K_DATETIME}, {"deletedAt", K_DATETIME},
+	{"key", K_TEXT}, {"name", K_TEXT}, {"code", K_TEXT},
+	{"companyKey", K_TEXT}, {"organizationKey", K_TEXT}, K_STAMPS,
 	{NULL}
 };
 
 /* the contract's "..." (further fields) are not part of the model */
 static const MakiniField status_fields[] = {
 	{"key", K_TEXT}, {"organizationKey", K_TEXT}, {"parentKey", K_TEXT},
-	{"name", K_TEXT}, {"code", K_TEXT}, {"subCode", K_TEXT}, {"scope", K_TEXT},
-	{"isActive", K_BOOLEAN},
+	{"name", K_TEXT}, {"code", K_TEXT}, {"subCode", K_TEXT},
+	{"scope", K_TEXT}, {"isActive", K_BOOLEAN},
 	{NULL}
 };
 
 static const MakiniField currency_fields[] = {
-	{"key", K_TEXT}, {"name", K_TEXT}, {"code", K_TEXT}, {"isBase", K_BOOLEAN},
-	{"isActive", K_BOOLEAN},
+	{"key", K_TEXT}, {"name", K_TEXT}, {"code", K_TEXT},
+	{"isBase", K_BOOLEAN}, {"isActive", K_BOOLEAN},
 	{NULL}
 };
 
 static const MakiniField uom_fields[] = {
-	{"key", K_TEXT}, {"name", K_TEXT}, {"code", K_TEXT}, {"rateBaseKey", K_TEXT},
-	{"rate", K_DECIMAL}, {"isActive", K_BOOLEAN},
+	{"key", K_TEXT}, {"name", K_TEXT}, {"code", K_TEXT},
+	{"rateBaseKey", K_TEXT}, {"rate", K_DECIMAL}, {"isActive", K_BOOLEAN},
 	{NULL}
 };
 
@@ -176,7 +179,7 @@ entity_field(const MakiniEntity *entity, const char *name)
 	return NULL;
 }
 
-/* The top-level field of the entity resource serves; NULL if unknown. */
+/* The field of the entity resource serves; NULL if either is unknown. */
 const MakiniField *
 makini_model_field(const char *resource, const char *field)
 {
@@ -264,7 +267,8 @@ makini_table_columns(const MakiniTable *table)
 {
 	List	   *columns = NIL;
 
-	for (const MakiniParentColumn *p = table->parent_columns; p && p->column; p++)
+	for (const MakiniParentColumn *p = table->parent_columns;
+		 p != NULL && p->column != NULL; p++)
 		add_column(&columns, p->column,
 				   makini_field_type(entity_field(table->parent, p->field)->kind),
 				   psprintf("parent.%s", p->field));
@@ -334,7 +338,8 @@ json_tables(StringInfo buf)
 	{
 		ListCell   *lc;
 
-		json_member(buf, t == makini_model_tables ? "{" : ", {", "table", t->name);
+		json_member(buf, t == makini_model_tables ? "{" : ", {", "table",
+					t->name);
 		json_member(buf, ", ", "entity", t->entity->name);
 		json_member(buf, ", ", "resource", makini_table_resource(t));
 		json_member(buf, ", ", "expand", t->expand);
@@ -343,7 +348,8 @@ json_tables(StringInfo buf)
 		{
 			MakiniModelColumn *col = (MakiniModelColumn *) lfirst(lc);
 
-			json_member(buf, foreach_current_index(lc) ? ", {" : "{", "name", col->name);
+			json_member(buf, foreach_current_index(lc) ? ", {" : "{", "name",
+						col->name);
 			json_member(buf, ", ", "type", col->type);
 			json_member(buf, ", ", "field", col->field);
 			appendStringInfoChar(buf, '}');
