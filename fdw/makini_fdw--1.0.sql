@@ -48,6 +48,18 @@ LANGUAGE C STRICT STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION makini_fdw_version() IS
   'version of the loaded makini_fdw library';
 
+-- Internal, not part of the SQL interface: the API model the wrapper is
+-- built on (fdw/model.c) -- its entities with their fields, and the tables
+-- IMPORT FOREIGN SCHEMA makini makes.  The functions below read the table
+-- list here; the tests compare it with the simulator's model.
+CREATE FUNCTION makini_model()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'makini_model'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION makini_model() IS
+  'internal: the API model of the loaded makini_fdw library (entities, fields, imported tables)';
+
 -- One view per imported table over many connections: for each server s,
 -- IMPORT FOREIGN SCHEMA makini into schema <target_schema>_<s> (made if
 -- missing; tables already there are kept), then in target_schema a view per
@@ -58,8 +70,8 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tables CONSTANT text[] := ARRAY['purchase_orders', 'purchase_order_lines',
-    'vendors', 'purchase_order_statuses', 'currencies', 'units_of_measure'];
+  tables CONSTANT text[] := ARRAY(SELECT t.value->>'table' FROM jsonb_array_elements(
+    makini_model()->'tables') WITH ORDINALITY AS t ORDER BY t.ordinality);
   nsp text;
   srv name;
   missing text[];

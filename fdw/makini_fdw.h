@@ -349,7 +349,6 @@ extern bool makini_pushable_cond(PlannerInfo *root, RelOptInfo *baserel,
 								 Expr *clause, MakiniCond *cond);
 extern char *makini_sortable_field(RelOptInfo *baserel,
 								   const MakiniTableOptions *topts, Expr *expr);
-extern bool makini_has_item_endpoint(const char *resource);
 extern bool makini_key_fits_path(const char *key);
 extern List *makini_conds_to_private(List *conds);
 extern List *makini_conds_from_private(List *private);

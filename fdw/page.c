@@ -35,9 +35,7 @@
 #include "utils/memutils.h"
 
 #include "makini_fdw.h"
-
-/* fields of a record that are embedded collections, never custom fields */
-static const char *const embedded_collections[] = {"lineItems", NULL};
+#include "model.h"
 
 /*
  * A node of the field-path trie: one field name at one level, the columns
@@ -290,17 +288,6 @@ trie_lookup(PathNode *node, const char *name, int len)
 	return NULL;
 }
 
-/* Is the name one of the embedded collections left out of custom fields? */
-static bool
-is_embedded_collection(const char *name, int len)
-{
-	for (int i = 0; embedded_collections[i]; i++)
-		if (strlen(embedded_collections[i]) == len &&
-			memcmp(name, embedded_collections[i], len) == 0)
-			return true;
-	return false;
-}
-
 /* The values of the row (or of the parent record) currently being filled. */
 static inline MakiniValue *
 target_values(PageParseState *st)
@@ -437,7 +424,7 @@ field_start_in_frame(PageParseState *st, Frame *f, const char *name, int len,
 	if (child == NULL)
 	{
 		f->cur_star = (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT) &&
-			f->node->star_column >= 0 && !is_embedded_collection(name, len);
+			f->node->star_column >= 0 && !makini_model_is_collection(name, len);
 		return;
 	}
 	if (child->element && f->kind == FRAME_RECORD)

@@ -42,69 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "makini_fdw.h"
-
-/*
- * resources that answer GET <resource>/<key> (CONTRACT.md §2 lists item
- * paths only for these two; any other key is looked up with filter[key])
- */
-static const char *const item_resources[] = {
-	"purchase-orders", "vendors", NULL
-};
-
-/*
- * The fields the API filters and sorts on: every top-level scalar field of
- * each resource's entity (CONTRACT.md §4), not addresses, line items or
- * custom fields.  Date-time fields are listed apart: the API compares them
- * as instants.
- */
-static const char *const po_fields[] = {
-	"key", "orderNo", "title", "description", "siteKey", "organizationKey",
-	"vendorKey", "userRequestedKey", "userApprovedKey", "statusKey",
-	"currencyKey", "locationKey", "orderDate", "dueAt", "approvedAt",
-	"completedAt", "shipmentDate", "shippingMethod", "terms", "notes",
-	"totalNetValue", "totalTaxValue", "totalGrossValue", "createdAt",
-	"updatedAt", "deletedAt", NULL
-};
-static const char *const line_fields[] = {
-	"key", "lineNo", "code", "type", "name", "description", "lineRef",
-	"quantity", "receivedQuantity", "uomKey", "currencyKey", "price",
-	"discount", "lineTaxValue", "lineTotalValue", "notes", "deliveryAt",
-	"dueAt", "locationKey", "accountKey", "vendorKey", "assetKey",
-	"materialKey", "productKey", "statusKey", "storeroomKey", "createdAt",
-	"updatedAt", "deletedAt", NULL
-};
-static const char *const vendor_fields[] = {
-	"key", "name", "code", "companyKey", "organizationKey", "createdAt",
-	"updatedAt", "deletedAt", NULL
-};
-static const char *const status_fields[] = {
-	"key", "organizationKey", "parentKey", "name", "code", "subCode", "scope",
-	"isActive", NULL
-};
-static const char *const currency_fields[] = {
-	"key", "name", "code", "isBase", "isActive", NULL
-};
-static const char *const uom_fields[] = {
-	"key", "name", "code", "rateBaseKey", "rate", "isActive", NULL
-};
-
-static const struct
-{
-	const char *resource;
-	const char *const *fields;
-}			resource_fields[] = {
-	{"purchase-orders", po_fields},
-	{"purchase-orders.line-items", line_fields},
-	{"vendors", vendor_fields},
-	{"statuses/purchase-orders", status_fields},
-	{"currencies", currency_fields},
-	{"uom", uom_fields},
-};
-
-static const char *const datetime_fields[] = {
-	"orderDate", "dueAt", "approvedAt", "completedAt", "shipmentDate",
-	"deliveryAt", "createdAt", "updatedAt", "deletedAt", NULL
-};
+#include "model.h"
 
 static const char *const op_names[] = {
 	[MAKINI_OP_EQ] = NULL,
@@ -123,23 +61,6 @@ makini_op_name(MakiniOp op)
 	return op_names[op];
 }
 
-/* Is s one of the NULL-terminated list? */
-static bool
-name_in_list(const char *const *list, const char *s)
-{
-	for (int i = 0; list[i]; i++)
-		if (strcmp(s, list[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Does GET /api/erp/<resource>/<key> exist? */
-bool
-makini_has_item_endpoint(const char *resource)
-{
-	return name_in_list(item_resources, resource);
-}
-
 /*
  * Can key be one path segment?  Not with a '/', and not "." or "..", which
  * URL normalisation removes (the request would go to the list, or above).
@@ -149,16 +70,6 @@ makini_key_fits_path(const char *key)
 {
 	return key[0] != '\0' && strchr(key, '/') == NULL &&
 		strcmp(key, ".") != 0 && strcmp(key, "..") != 0;
-}
-
-/* Can the API filter resource on field?  Unknown resources: on nothing. */
-static bool
-model_field(const char *resource, const char *field)
-{
-	for (int i = 0; i < lengthof(resource_fields); i++)
-		if (strcmp(resource, resource_fields[i].resource) == 0)
-			return name_in_list(resource_fields[i].fields, field);
-	return false;
 }
 
 /*
@@ -173,6 +84,7 @@ filterable_field(RelOptInfo *baserel, const MakiniTableOptions *topts,
 {
 	Var		   *var;
 	char	   *field;
+	const MakiniField *model;
 
 	while (IsA(expr, RelabelType))
 		expr = ((RelabelType *) expr)->arg;
@@ -190,10 +102,11 @@ filterable_field(RelOptInfo *baserel, const MakiniTableOptions *topts,
 			return NULL;
 		field += 7;
 	}
-	if (!model_field(topts->resource, field))
+	model = makini_model_field(topts->resource, field);
+	if (!makini_model_filterable(model))
 		return NULL;
 	*coltype = var->vartype;
-	*datetime = name_in_list(datetime_fields, field);
+	*datetime = (model->kind == MAKINI_FIELD_DATETIME);
 	return field;
 }
 
@@ -540,7 +453,7 @@ makini_pushable_cond(PlannerInfo *root, RelOptInfo *baserel,
 		ok = false;
 	ok = ok && sendable_const(cond);
 	if (ok && cond->op == MAKINI_OP_EQ && cond->form == MAKINI_FORM_TEXT &&
-		strcmp(cond->field, "key") == 0 && makini_has_item_endpoint(topts->resource))
+		makini_model_key_lookup(topts->resource, cond->field))
 		cond->key_lookup = true;
 	return ok;
 }
@@ -593,27 +506,30 @@ makini_conds_to_private(List *conds)
 	return result;
 }
 
+/* One condition of makini_conds_to_private's list (expr left NULL). */
+static MakiniCond *
+cond_from_private(List *item)
+{
+	MakiniCond *c = palloc0(sizeof(MakiniCond));
+	int			flags = intVal(lfourth(item));
+
+	c->field = strVal(linitial(item));
+	c->op = (MakiniOp) intVal(lsecond(item));
+	c->form = (MakiniValueForm) intVal(lthird(item));
+	c->in_list = (flags & 1) != 0;
+	c->key_lookup = (flags & 2) != 0;
+	c->exact = (flags & 4) != 0;
+	return c;
+}
+
 /* The inverse of makini_conds_to_private (expr left NULL). */
 List *
 makini_conds_from_private(List *private)
 {
 	List	   *result = NIL;
-	ListCell   *lc;
 
-	foreach(lc, private)
-	{
-		List	   *item = (List *) lfirst(lc);
-		MakiniCond *c = palloc0(sizeof(MakiniCond));
-		int			flags = intVal(lfourth(item));
-
-		c->field = strVal(linitial(item));
-		c->op = (MakiniOp) intVal(lsecond(item));
-		c->form = (MakiniValueForm) intVal(lthird(item));
-		c->in_list = (flags & 1) != 0;
-		c->key_lookup = (flags & 2) != 0;
-		c->exact = (flags & 4) != 0;
-		result = lappend(result, c);
-	}
+	for (int i = 0; i < list_length(private); i++)
+		result = lappend(result, cond_from_private(list_nth(private, i)));
 	return result;
 }
 

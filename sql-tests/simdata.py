@@ -19,58 +19,81 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 # ---------------------------------------------------------------------------
-# The model (CONTRACT.md §4)
+# The model (CONTRACT.md §2-§4): the simulator's copy of fdw/model.c, which
+# sql/model.sql compares with the wrapper's (makini_model(), model_json())
 # ---------------------------------------------------------------------------
 
-ADDRESS_FIELDS = ("shipmentAddress", "billingAddress", "deliveryAddress")
+def _fields(spec):
+    """Parse "field kind, ..." specs into ((field, kind), ...)."""
+    return tuple(tuple(item.split()) for item in spec.split(","))
 
-MODEL_FIELDS = {
-    "PurchaseOrder": (
-        "key", "orderNo", "title", "description", "siteKey", "organizationKey",
-        "vendorKey", "userRequestedKey", "userApprovedKey", "statusKey",
-        "currencyKey", "locationKey", "orderDate", "dueAt", "approvedAt",
-        "completedAt", "shipmentDate", "shippingMethod", "terms", "notes",
-        "totalNetValue", "totalTaxValue", "totalGrossValue", "shipmentAddress",
-        "billingAddress", "deliveryAddress", "createdAt", "updatedAt",
-        "deletedAt", "lineItems"),
-    "POLineItem": (
-        "key", "lineNo", "code", "type", "name", "description", "lineRef",
-        "quantity", "receivedQuantity", "uomKey", "currencyKey", "price",
-        "discount", "lineTaxValue", "lineTotalValue", "notes", "deliveryAt",
-        "dueAt", "locationKey", "accountKey", "vendorKey", "assetKey",
-        "materialKey", "productKey", "statusKey", "storeroomKey", "createdAt",
-        "updatedAt", "deletedAt"),
-    # "..." in the contract: the public schema's createdAt/updatedAt/deletedAt
-    "Vendor": ("key", "name", "code", "companyKey", "organizationKey",
-               "createdAt", "updatedAt", "deletedAt"),
-    "Status": ("key", "organizationKey", "parentKey", "name", "code",
-               "subCode", "scope", "isActive", "createdAt", "updatedAt",
-               "deletedAt"),
-    "Currency": ("key", "name", "code", "isBase", "isActive", "createdAt",
-                 "updatedAt", "deletedAt"),
-    "UnitOfMeasure": ("key", "name", "code", "rateBaseKey", "rate",
-                      "isActive"),
+
+# entity -> (list endpoint, whether the contract lists GET <endpoint>/{key},
+# its fields with their kinds, in the order of the imported columns)
+ENTITIES = {
+    "PurchaseOrder": ("purchase-orders", True, _fields(
+        "key text, orderNo text, title text, description text, siteKey text,"
+        "organizationKey text, vendorKey text, userRequestedKey text,"
+        "userApprovedKey text, statusKey text, currencyKey text,"
+        "locationKey text, orderDate datetime, dueAt datetime,"
+        "approvedAt datetime, completedAt datetime, shipmentDate datetime,"
+        "shippingMethod text, terms text, notes text, totalNetValue decimal,"
+        "totalTaxValue decimal, totalGrossValue decimal,"
+        "shipmentAddress object, billingAddress object,"
+        "deliveryAddress object, createdAt datetime, updatedAt datetime,"
+        "deletedAt datetime, lineItems collection")),
+    "POLineItem": ("purchase-orders.line-items", False, _fields(
+        "key text, lineNo integer, code text, type text, name text,"
+        "description text, lineRef text, quantity decimal,"
+        "receivedQuantity decimal, uomKey text, currencyKey text,"
+        "price decimal, discount decimal, lineTaxValue decimal,"
+        "lineTotalValue decimal, notes text, deliveryAt datetime,"
+        "dueAt datetime, locationKey text, accountKey text, vendorKey text,"
+        "assetKey text, materialKey text, productKey text, statusKey text,"
+        "storeroomKey text, createdAt datetime, updatedAt datetime,"
+        "deletedAt datetime")),
+    "Vendor": ("vendors", True, _fields(
+        "key text, name text, code text, companyKey text,"
+        "organizationKey text, createdAt datetime, updatedAt datetime,"
+        "deletedAt datetime")),
+    "Status": ("statuses/purchase-orders", False, _fields(
+        "key text, organizationKey text, parentKey text, name text,"
+        "code text, subCode text, scope text, isActive boolean")),
+    "Currency": ("currencies", False, _fields(
+        "key text, name text, code text, isBase boolean, isActive boolean")),
+    "UnitOfMeasure": ("uom", False, _fields(
+        "key text, name text, code text, rateBaseKey text, rate decimal,"
+        "isActive boolean")),
 }
 
-DATETIME_FIELDS = frozenset((
-    "orderDate", "dueAt", "approvedAt", "completedAt", "shipmentDate",
-    "deliveryAt", "createdAt", "updatedAt", "deletedAt"))
+# Beyond the model, the simulator also serves the contract's "..." (the
+# public schema's createdAt/updatedAt/deletedAt) and item paths the contract
+# does not list (the wrapper never asks for either).
+_UNMODELLED_FIELDS = {
+    "Status": ("createdAt", "updatedAt", "deletedAt"),
+    "Currency": ("createdAt", "updatedAt", "deletedAt"),
+}
+_UNMODELLED_ITEMS = {"purchase-orders.line-items", "currencies", "uom"}
+
+MODEL_FIELDS = {
+    entity: tuple(f for f, _ in fields) + _UNMODELLED_FIELDS.get(entity, ())
+    for entity, (_, _, fields) in ENTITIES.items()}
+
+DATETIME_FIELDS = frozenset(
+    f for _, _, fields in ENTITIES.values() for f, kind in fields if kind == "datetime")
+
+ADDRESS_FIELDS = tuple(f for f, kind in ENTITIES["PurchaseOrder"][2] if kind == "object")
 
 # list endpoint (path under /api/erp/) -> entity, and whether /{key} exists
 RESOURCES = {
-    "purchase-orders": ("PurchaseOrder", True),
-    "purchase-orders.line-items": ("POLineItem", True),
-    "vendors": ("Vendor", True),
-    "statuses/purchase-orders": ("Status", False),
-    "currencies": ("Currency", True),
-    "uom": ("UnitOfMeasure", True),
-}
+    resource: (entity, item or resource in _UNMODELLED_ITEMS)
+    for entity, (resource, item, _) in ENTITIES.items()}
 
 
 def scalar_fields(entity):
     """Fields of an entity that can be filtered and sorted on."""
-    return frozenset(f for f in MODEL_FIELDS[entity]
-                     if f not in ADDRESS_FIELDS and f != "lineItems")
+    unscalar = {f for f, kind in ENTITIES[entity][2] if kind in ("object", "collection")}
+    return frozenset(f for f in MODEL_FIELDS[entity] if f not in unscalar)
 
 
 # ---------------------------------------------------------------------------
@@ -829,59 +852,50 @@ class _Plant:
 # Ground truth: the foreign tables of SQL-INTERFACE.md
 # ---------------------------------------------------------------------------
 
-def _columns(spec):
-    """Parse "name type [field]" column specs; field defaults to camelCase."""
-    out = []
-    for item in spec.split(","):
-        parts = item.split()
-        name, kind = parts[0], parts[1]
-        if len(parts) > 2:
-            field = parts[2]
-        elif name == "custom_fields":
-            field = "*"
-        else:
-            head, *rest = name.split("_")
-            field = head + "".join(p.capitalize() for p in rest)
-        out.append((name, kind, field))
-    return out
+_COLUMN_TYPES = {"text": "text", "datetime": "timestamptz", "decimal": "numeric",
+                 "integer": "integer", "boolean": "boolean", "object": "jsonb"}
 
 
-# table -> (resource, entity of the row, expand, columns)
+def _table(entity, parent=None, expand=None, parent_columns=(), custom_fields=False):
+    """(resource, entity of the row, expand, columns) of an imported table:
+    the parent columns ("parent." fields), one column per field but
+    collections (named in snake_case), then custom_fields jsonb ("*")."""
+    kinds = dict(ENTITIES[parent][2]) if parent else {}
+    columns = [(name, _COLUMN_TYPES[kinds[field]], "parent." + field)
+               for name, field in parent_columns]
+    columns += [(re.sub("([A-Z])", lambda m: "_" + m.group(1).lower(), field),
+                 _COLUMN_TYPES[kind], field)
+                for field, kind in ENTITIES[entity][2] if kind != "collection"]
+    if custom_fields:
+        columns.append(("custom_fields", "jsonb", "*"))
+    return (ENTITIES[parent or entity][0], entity, expand, columns)
+
+
+# table -> (resource, entity of the row, expand, columns), in import order
 TABLES = {
-    "purchase_orders": ("purchase-orders", "PurchaseOrder", None, _columns(
-        "key text, order_no text, title text, description text, site_key text,"
-        "organization_key text, vendor_key text, user_requested_key text,"
-        "user_approved_key text, status_key text, currency_key text,"
-        "location_key text, order_date timestamptz, due_at timestamptz,"
-        "approved_at timestamptz, completed_at timestamptz,"
-        "shipment_date timestamptz, shipping_method text, terms text, notes text,"
-        "total_net_value numeric, total_tax_value numeric,"
-        "total_gross_value numeric, shipment_address jsonb,"
-        "billing_address jsonb, delivery_address jsonb, created_at timestamptz,"
-        "updated_at timestamptz, deleted_at timestamptz, custom_fields jsonb")),
-    "purchase_order_lines": ("purchase-orders", "POLineItem", "lineItems", _columns(
-        "order_key text parent.key, order_no text parent.orderNo, key text,"
-        "line_no integer, code text, type text, name text, description text,"
-        "line_ref text, quantity numeric, received_quantity numeric,"
-        "uom_key text, currency_key text, price numeric, discount numeric,"
-        "line_tax_value numeric, line_total_value numeric, notes text,"
-        "delivery_at timestamptz, due_at timestamptz, location_key text,"
-        "account_key text, vendor_key text, asset_key text, material_key text,"
-        "product_key text, status_key text, storeroom_key text,"
-        "created_at timestamptz, updated_at timestamptz, deleted_at timestamptz,"
-        "custom_fields jsonb")),
-    "vendors": ("vendors", "Vendor", None, _columns(
-        "key text, name text, code text, company_key text, organization_key text,"
-        "created_at timestamptz, updated_at timestamptz, deleted_at timestamptz")),
-    "purchase_order_statuses": ("statuses/purchase-orders", "Status", None, _columns(
-        "key text, organization_key text, parent_key text, name text, code text,"
-        "sub_code text, scope text, is_active boolean")),
-    "currencies": ("currencies", "Currency", None, _columns(
-        "key text, name text, code text, is_base boolean, is_active boolean")),
-    "units_of_measure": ("uom", "UnitOfMeasure", None, _columns(
-        "key text, name text, code text, rate_base_key text, rate numeric,"
-        "is_active boolean")),
+    "purchase_orders": _table("PurchaseOrder", custom_fields=True),
+    "purchase_order_lines": _table(
+        "POLineItem", parent="PurchaseOrder", expand="lineItems",
+        parent_columns=(("order_key", "key"), ("order_no", "orderNo")),
+        custom_fields=True),
+    "vendors": _table("Vendor"),
+    "purchase_order_statuses": _table("Status"),
+    "currencies": _table("Currency"),
+    "units_of_measure": _table("UnitOfMeasure"),
 }
+
+
+def model_json():
+    """The model in the shape of the wrapper's makini_model() (one line)."""
+    entities = [{"entity": entity, "resource": resource, "key": "key",
+                 "item_endpoint": item,
+                 "fields": [{"name": f, "kind": kind} for f, kind in fields]}
+                for entity, (resource, item, fields) in ENTITIES.items()]
+    tables = [{"table": table, "entity": entity, "resource": resource,
+               "expand": expand,
+               "columns": [{"name": n, "type": t, "field": f} for n, t, f in columns]}
+              for table, (resource, entity, expand, columns) in TABLES.items()]
+    return json.dumps({"entities": entities, "tables": tables})
 
 
 def _scalar_text(value):

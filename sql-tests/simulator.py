@@ -24,6 +24,8 @@ the request log and the ground truth of the foreign tables:
                                      (JSON; 429s of max_concurrent not counted)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
+    /_sim/model                      the model of simdata.py, in the shape of
+                                     makini_model() (JSON, sql/model.sql)
     /_sim/bodies?dir=PATH[&log=0]    serve the files of a directory (see below)
     /_sim/help                       this text
 
@@ -1338,6 +1340,9 @@ class Simulator:
         with self.lock:
             self.bodies_dir, self.served, self.bodies_log = path or None, {}, log == "1"
         return text_reply("ok\n")
+
+    def _admin_model(self, params):
+        return text_reply(simdata.model_json() + "\n", ctype="application/json")
 
     def _admin_data(self, name):
         m = re.fullmatch(r"data/([^/]+)/([^/]+)\.csv", name)
