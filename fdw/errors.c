@@ -4,8 +4,9 @@
  *		  The one place where a failed Makini request becomes a SQL error.
  *
  * A failure (HTTP status, or libcurl's transport error) is classified into
- * a kind; the kind gives the SQLSTATE, whether on_unreachable 'skip'
- * applies, and the message and hint.  The detail always says what reply
+ * a kind by failure.c; here the kind gives the SQLSTATE, the message and
+ * the hint (literal format strings, as translatable messages need), and
+ * failure.c says whether on_unreachable 'skip' applies.  The detail always says what reply
  * came (status, Makini error code and message, or curl's error text), the
  * request (GET and the path, never the token), the request id and the
  * attempts made.
@@ -15,7 +16,6 @@
 #include "postgres.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -28,44 +28,31 @@
 #define BAD_REPLY_HINT \
 	"The Makini API or a proxy returned an unexpected response; retry, and report it to Makini with the request id if it persists."
 
-typedef enum FailureKind
-{
-	FAIL_AUTH,					/* 401 */
-	FAIL_FORBIDDEN,				/* 403 */
-	FAIL_NOT_FOUND,				/* 404 */
-	FAIL_BAD_REQUEST,			/* 400 */
-	FAIL_RATE_LIMITED,			/* 429 after retries */
-	FAIL_UNAVAILABLE,			/* 500, 502, 503, 504 after retries */
-	FAIL_HTTP_OTHER,			/* any other status */
-	FAIL_UNREACHABLE,			/* no connection: DNS, refused, TLS, timeout */
-	FAIL_LOST,					/* connection broke or timed out mid-request */
-	FAIL_TOO_LARGE,				/* reply over 1 GB */
-	FAIL_OUT_OF_MEMORY,
-	FAIL_BAD_ENCODING,			/* undecodable (gzip) reply */
-	FAIL_TRANSFER_OTHER			/* any other libcurl failure */
-} FailureKind;
-
-/* what each kind is, indexed by FailureKind */
+/* what each kind is, indexed by MakiniFailureKind */
 static const struct
 {
 	int			sqlstate;
-	bool		unreachable;	/* on_unreachable 'skip' applies */
 	const char *transport;		/* describes a curl failure of this kind */
 }			failure_kinds[] =
 {
-	[FAIL_AUTH] = {ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, false, NULL},
-	[FAIL_FORBIDDEN] = {ERRCODE_INSUFFICIENT_PRIVILEGE, false, NULL},
-	[FAIL_NOT_FOUND] = {ERRCODE_FDW_TABLE_NOT_FOUND, false, NULL},
-	[FAIL_BAD_REQUEST] = {ERRCODE_FDW_ERROR, false, NULL},
-	[FAIL_RATE_LIMITED] = {ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, true, NULL},
-	[FAIL_UNAVAILABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, true, NULL},
-	[FAIL_HTTP_OTHER] = {ERRCODE_FDW_ERROR, false, NULL},
-	[FAIL_UNREACHABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, true, "could not connect"},
-	[FAIL_LOST] = {ERRCODE_CONNECTION_FAILURE, true, "connection lost"},
-	[FAIL_TOO_LARGE] = {ERRCODE_PROGRAM_LIMIT_EXCEEDED, false, "reply too large"},
-	[FAIL_OUT_OF_MEMORY] = {ERRCODE_OUT_OF_MEMORY, false, "out of memory"},
-	[FAIL_BAD_ENCODING] = {ERRCODE_FDW_UNABLE_TO_CREATE_REPLY, false, "invalid reply"},
-	[FAIL_TRANSFER_OTHER] = {ERRCODE_FDW_ERROR, false, "request failed"},
+	[MAKINI_FAIL_NONE] = {ERRCODE_FDW_ERROR, NULL},
+	[MAKINI_FAIL_AUTH] = {ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, NULL},
+	[MAKINI_FAIL_FORBIDDEN] = {ERRCODE_INSUFFICIENT_PRIVILEGE, NULL},
+	[MAKINI_FAIL_NOT_FOUND] = {ERRCODE_FDW_TABLE_NOT_FOUND, NULL},
+	[MAKINI_FAIL_BAD_REQUEST] = {ERRCODE_FDW_ERROR, NULL},
+	[MAKINI_FAIL_RATE_LIMITED] = {ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, NULL},
+	[MAKINI_FAIL_UNAVAILABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL},
+	[MAKINI_FAIL_HTTP_OTHER] = {ERRCODE_FDW_ERROR, NULL},
+	[MAKINI_FAIL_CONNECT] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
+	[MAKINI_FAIL_UNREACHABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
+	[MAKINI_FAIL_CA_FILE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
+	[MAKINI_FAIL_CERTIFICATE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
+	[MAKINI_FAIL_LOST] = {ERRCODE_CONNECTION_FAILURE, "connection lost"},
+	[MAKINI_FAIL_TIMEOUT] = {ERRCODE_CONNECTION_FAILURE, "timed out"},
+	[MAKINI_FAIL_TOO_LARGE] = {ERRCODE_PROGRAM_LIMIT_EXCEEDED, "reply too large"},
+	[MAKINI_FAIL_OUT_OF_MEMORY] = {ERRCODE_OUT_OF_MEMORY, "out of memory"},
+	[MAKINI_FAIL_BAD_ENCODING] = {ERRCODE_FDW_UNABLE_TO_CREATE_REPLY, "invalid reply"},
+	[MAKINI_FAIL_TRANSFER_OTHER] = {ERRCODE_FDW_ERROR, "request failed"},
 };
 
 /* the "error" object of a Makini error body; NULL fields when absent */
@@ -78,185 +65,6 @@ typedef struct ErrorBody
 
 static List *deprecation_warned = NIL;	/* servers warned about, this session */
 
-
-/*
- * Is this a final response at all, i.e. did a reply arrive?
- */
-static inline bool
-is_http_reply(const MakiniResponse *resp)
-{
-	return resp->curl_code == CURLE_OK && resp->status != 0;
-}
-
-/*
- * The kind of a libcurl failure.
- */
-static FailureKind
-classify_transport(int curl_code)
-{
-	switch ((CURLcode) curl_code)
-	{
-		case CURLE_COULDNT_RESOLVE_PROXY:
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_SSL_CONNECT_ERROR:
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CERTPROBLEM:
-		case CURLE_SSL_CIPHER:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_SSL_ISSUER_ERROR:
-		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		case CURLE_SSL_INVALIDCERTSTATUS:
-		case CURLE_SSL_CRL_BADFILE:
-		case CURLE_USE_SSL_FAILED:
-		case CURLE_PROXY:
-			return FAIL_UNREACHABLE;
-		case CURLE_PARTIAL_FILE:
-		case CURLE_RECV_ERROR:
-		case CURLE_SEND_ERROR:
-		case CURLE_GOT_NOTHING:
-		case CURLE_OPERATION_TIMEDOUT:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			return FAIL_LOST;
-		case CURLE_WRITE_ERROR:
-			return FAIL_TOO_LARGE;
-		case CURLE_OUT_OF_MEMORY:
-			return FAIL_OUT_OF_MEMORY;
-		case CURLE_BAD_CONTENT_ENCODING:
-			return FAIL_BAD_ENCODING;
-		default:
-			return FAIL_TRANSFER_OTHER;
-	}
-}
-
-/*
- * The kind of a failure: by HTTP status if a reply arrived, else by the
- * libcurl error.
- */
-static FailureKind
-classify(const MakiniResponse *resp)
-{
-	if (!is_http_reply(resp))
-		return classify_transport(resp->curl_code);
-
-	switch (resp->status)
-	{
-		case 400:
-			return FAIL_BAD_REQUEST;
-		case 401:
-			return FAIL_AUTH;
-		case 403:
-			return FAIL_FORBIDDEN;
-		case 404:
-			return FAIL_NOT_FOUND;
-		case 429:
-			return FAIL_RATE_LIMITED;
-		case 500:
-		case 502:
-		case 503:
-		case 504:
-			return FAIL_UNAVAILABLE;
-		default:
-			return FAIL_HTTP_OTHER;
-	}
-}
-
-/*
- * Should the request be sent again: 429, 500, 502, 503, 504, and transport
- * failures that a new attempt may not meet (refused, reset, timeout,
- * broken body).  DNS and TLS failures are not retried: they rarely heal in
- * seconds and usually mean a wrong url.
- */
-bool
-makini_is_retryable(const MakiniResponse *resp)
-{
-	if (is_http_reply(resp))
-		return resp->status == 429 || resp->status == 500 ||
-			resp->status == 502 || resp->status == 503 ||
-			resp->status == 504;
-
-	switch ((CURLcode) resp->curl_code)
-	{
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_OPERATION_TIMEDOUT:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_RECV_ERROR:
-		case CURLE_SEND_ERROR:
-		case CURLE_GOT_NOTHING:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			return true;
-		default:
-			return false;
-	}
-}
-
-/*
- * One valid UTF-8 character (n bytes at s) appended in the database's
- * encoding, or as \xNN escapes if that encoding lacks it: the conversion's
- * error is caught, as messages are built before they are raised.
- */
-static void
-append_remote_char(StringInfo buf, const char *s, int n)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *volatile conv = NULL;
-
-	PG_TRY();
-	{
-		conv = pg_any_to_server(s, n, PG_UTF8);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-	}
-	PG_END_TRY();
-	if (conv != NULL)
-		appendBinaryStringInfo(buf, conv, conv == s ? n : strlen(conv));
-	else
-		for (int i = 0; i < n; i++)
-			appendStringInfo(buf, "\\x%02x", (unsigned char) s[i]);
-}
-
-/*
- * Remote text -- a header value, an error body's code or message -- fit
- * for a message in the database's encoding.  The API speaks UTF-8: valid
- * characters are converted; bytes that are not UTF-8, and characters the
- * database's encoding lacks, are written as \xNN escapes.  Never raises
- * (but for out of memory): it builds the messages of errors.
- */
-char *
-makini_remote_text(const char *s, size_t len)
-{
-	StringInfoData buf;
-	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
-
-	if (utf8 && pg_verify_mbstr(PG_UTF8, s, len, true))
-		return pnstrdup(s, len);
-	initStringInfo(&buf);
-	for (size_t i = 0; i < len;)
-	{
-		unsigned char c = (unsigned char) s[i];
-		int			n = (c & 0x80) ? pg_utf_mblen((const unsigned char *) &s[i]) : 1;
-
-		if (c < 0x80)
-			appendStringInfoChar(&buf, c);
-		else if (n > len - i ||
-				 !pg_utf8_islegal((const unsigned char *) &s[i], n))
-		{
-			appendStringInfo(&buf, "\\x%02x", c);
-			n = 1;
-		}
-		else if (utf8)
-			appendBinaryStringInfo(&buf, &s[i], n);
-		else
-			append_remote_char(&buf, &s[i], n);
-		i += n;
-	}
-	return buf.data;
-}
 
 /*
  * Remote text, fit for a message (makini_remote_text) and cut to
@@ -282,7 +90,8 @@ clip_remote(char *raw)
 
 /*
  * Read {"error": {"code", "message", "request_id"}} from an error body.
- * Anything else (empty, HTML, JSON of another shape) leaves all NULL.
+ * Anything else (empty, HTML, JSON of another shape, no reply at all)
+ * leaves all NULL.
  */
 static void
 parse_error_body(const MakiniResponse *resp, ErrorBody *eb)
@@ -294,7 +103,7 @@ parse_error_body(const MakiniResponse *resp, ErrorBody *eb)
 	size_t		i = 0;
 
 	memset(eb, 0, sizeof(ErrorBody));
-	if (resp->body == NULL)
+	if (!makini_is_reply(resp) || resp->body == NULL)
 		return;
 	while (i < resp->len && isspace((unsigned char) resp->body[i]))
 		i++;
@@ -362,16 +171,13 @@ status_text(long status)
  *	 could not connect: Failed to connect to ... Connection refused
  */
 static void
-append_reply(StringInfo buf, const MakiniResponse *resp, FailureKind kind,
+append_reply(StringInfo buf, const MakiniResponse *resp, MakiniFailureKind kind,
 			 const ErrorBody *eb)
 {
-	if (!is_http_reply(resp))
+	if (!makini_is_reply(resp))
 	{
-		appendStringInfo(buf, "%s: %s",
-						 resp->curl_code == CURLE_OPERATION_TIMEDOUT ?
-						 "timed out" : failure_kinds[kind].transport,
-						 resp->curl_error ? resp->curl_error :
-						 curl_easy_strerror((CURLcode) resp->curl_code));
+		appendStringInfo(buf, "%s: %s", failure_kinds[kind].transport,
+						 resp->curl_error ? resp->curl_error : "unknown error");
 		return;
 	}
 
@@ -423,140 +229,123 @@ append_request(StringInfo buf, const char *path, const char *request_id,
 }
 
 /*
- * Message and hint of a refused certificate, saying which check failed;
- * false if the failure is not one.  libcurl reports both failures as
- * CURLE_PEER_FAILED_VERIFICATION: an untrusted or invalid certificate has
- * an X.509 verification error (above 1), while a host name mismatch is
- * found after the chain verified (0, or 1: libcurl's "not yet verified").
+ * errmsg() of a failure, naming the server.
  */
-static bool
-tls_failure_text(const MakiniResponse *resp, const char *server,
-				 char **message, char **hint)
+static int
+errmsg_failure(MakiniFailureKind kind, const MakiniResponse *resp,
+			   const ErrorBody *eb, const char *server)
 {
-	if (resp->curl_code == CURLE_SSL_CACERT_BADFILE)
+	switch (kind)
 	{
-		*message = psprintf("could not load the certificate authorities of Makini server \"%s\"", server);
-		*hint = pstrdup("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read. Without ca_file, the system's certificate authorities are used: install them (Debian: package ca-certificates).");
-		return true;
+		case MAKINI_FAIL_AUTH:
+			return errmsg("Makini server \"%s\" rejected the token", server);
+		case MAKINI_FAIL_FORBIDDEN:
+			return errmsg("Makini server \"%s\" denied access to the requested data", server);
+		case MAKINI_FAIL_NOT_FOUND:
+			return errmsg("Makini server \"%s\" has no such resource", server);
+		case MAKINI_FAIL_BAD_REQUEST:
+			if (eb->code != NULL && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
+				return errmsg("Makini server \"%s\" does not serve the requested API version", server);
+			if (eb->code != NULL && strcmp(eb->code, "INVALID_FILTER") == 0)
+				return errmsg("Makini server \"%s\" rejected a filter of the request", server);
+			return errmsg("Makini server \"%s\" rejected the request", server);
+		case MAKINI_FAIL_RATE_LIMITED:
+			return errmsg("Makini server \"%s\" is rate limiting requests", server);
+		case MAKINI_FAIL_UNAVAILABLE:
+			if (resp->status == 500)
+				return errmsg("Makini server \"%s\" failed", server);
+			if (resp->status == 503)
+				return errmsg("the ERP system behind Makini server \"%s\" is unavailable", server);
+			return errmsg("the ERP system behind Makini server \"%s\" failed to answer", server);
+		case MAKINI_FAIL_HTTP_OTHER:
+			return errmsg("Makini server \"%s\" answered with HTTP status %ld", server, resp->status);
+		case MAKINI_FAIL_CONNECT:
+		case MAKINI_FAIL_UNREACHABLE:
+			return errmsg("Makini server \"%s\" is unreachable", server);
+		case MAKINI_FAIL_CA_FILE:
+			return errmsg("could not load the certificate authorities of Makini server \"%s\"", server);
+		case MAKINI_FAIL_CERTIFICATE:
+			return errmsg("the certificate of Makini server \"%s\" was refused", server);
+		case MAKINI_FAIL_TIMEOUT:
+			return errmsg("request to Makini server \"%s\" timed out", server);
+		case MAKINI_FAIL_LOST:
+			return errmsg("connection to Makini server \"%s\" was lost", server);
+		case MAKINI_FAIL_TOO_LARGE:
+		case MAKINI_FAIL_OUT_OF_MEMORY:
+			return errmsg("reply from Makini server \"%s\" is too large to receive", server);
+		case MAKINI_FAIL_BAD_ENCODING:
+			return errmsg("invalid reply from Makini server \"%s\"", server);
+		case MAKINI_FAIL_NONE:
+		case MAKINI_FAIL_TRANSFER_OTHER:
+			break;
 	}
-	if (resp->curl_code != CURLE_PEER_FAILED_VERIFICATION)
-		return false;
-	*message = psprintf("the certificate of Makini server \"%s\" was refused", server);
-	if (resp->tls_verify_result > 1)
-		*hint = pstrdup("The certificate is not trusted (or is expired or invalid). If the server uses a private certificate authority, a superuser can set the server option ca_file to a PEM file of it.");
-	else
-		*hint = pstrdup("The url's host does not match the certificate: use in the server option url a host name the certificate was issued for.");
-	return true;
+	return errmsg("request to Makini server \"%s\" failed", server);
 }
 
 /*
- * Message and hint of a failure kind, naming the server.
+ * errhint() of a failure: what to do about it.  A refused certificate
+ * says which check failed: libcurl reports both as one error, but an
+ * untrusted or invalid certificate has an X.509 verification error (above
+ * 1), while a host name mismatch is found after the chain verified (0, or
+ * 1: libcurl's "not yet verified").
  */
-static void
-failure_text(FailureKind kind, const MakiniResponse *resp,
-			 const ErrorBody *eb, const char *server,
-			 char **message, char **hint)
+static int
+errhint_failure(MakiniFailureKind kind, const MakiniResponse *resp,
+				const ErrorBody *eb, const char *server)
 {
 	const char *qserver = quote_identifier(server);
 
 	switch (kind)
 	{
-		case FAIL_AUTH:
-			*message = psprintf("Makini server \"%s\" rejected the token", server);
-			*hint = psprintf("Reconnect the system in Makini, then ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (SET token '...').",
-							 qserver);
-			break;
-		case FAIL_FORBIDDEN:
-			*message = psprintf("Makini server \"%s\" denied access to the requested data", server);
-			*hint = pstrdup("The account of the connected ERP system lacks permission for these records; ask the ERP system's administrator to grant it.");
-			break;
-		case FAIL_NOT_FOUND:
-			*message = psprintf("Makini server \"%s\" has no such resource", server);
-			*hint = pstrdup("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors') and the server option url.");
-			break;
-		case FAIL_BAD_REQUEST:
+		case MAKINI_FAIL_AUTH:
+			return errhint("Reconnect the system in Makini, then ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (SET token '...').",
+						   qserver);
+		case MAKINI_FAIL_FORBIDDEN:
+			return errhint("The account of the connected ERP system lacks permission for these records; ask the ERP system's administrator to grant it.");
+		case MAKINI_FAIL_NOT_FOUND:
+			return errhint("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors') and the server option url.");
+		case MAKINI_FAIL_BAD_REQUEST:
 			if (eb->code != NULL && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
 			{
-				*message = psprintf("Makini server \"%s\" does not serve the requested API version", server);
 				if (resp->api_version != NULL)
-					*hint = psprintf("Set the server option api_version to a version the server serves, such as \"%s\": ALTER SERVER %s OPTIONS (SET api_version '%s').",
-									 resp->api_version, qserver, resp->api_version);
-				else
-					*hint = pstrdup("Set the server option api_version to a version the server serves.");
+					return errhint("Set the server option api_version to a version the server serves, such as \"%s\": ALTER SERVER %s OPTIONS (SET api_version '%s').",
+								   resp->api_version, qserver, resp->api_version);
+				return errhint("Set the server option api_version to a version the server serves.");
 			}
-			else if (eb->code != NULL && strcmp(eb->code, "INVALID_FILTER") == 0)
-			{
-				*message = psprintf("Makini server \"%s\" rejected a filter of the request", server);
-				*hint = pstrdup("This is a makini_fdw bug: please report it with the request shown above.");
-			}
-			else
-			{
-				*message = psprintf("Makini server \"%s\" rejected the request", server);
-				*hint = pstrdup("Check the options of the foreign table and its columns; if they are right, report this to Makini with the request id.");
-			}
-			break;
-		case FAIL_RATE_LIMITED:
-			*message = psprintf("Makini server \"%s\" is rate limiting requests", server);
-			*hint = pstrdup("Retry later or run fewer concurrent queries on this connection; the server options max_retries and max_retry_wait set how long makini_fdw keeps retrying.");
-			break;
-		case FAIL_UNAVAILABLE:
-			if (resp->status == 500)
-				*message = psprintf("Makini server \"%s\" failed", server);
-			else if (resp->status == 503)
-				*message = psprintf("the ERP system behind Makini server \"%s\" is unavailable", server);
-			else
-				*message = psprintf("the ERP system behind Makini server \"%s\" failed to answer", server);
-			*hint = pstrdup("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().");
-			break;
-		case FAIL_HTTP_OTHER:
-			*message = psprintf("Makini server \"%s\" answered with HTTP status %ld", server, resp->status);
+			if (eb->code != NULL && strcmp(eb->code, "INVALID_FILTER") == 0)
+				return errhint("This is a makini_fdw bug: please report it with the request shown above.");
+			return errhint("Check the options of the foreign table and its columns; if they are right, report this to Makini with the request id.");
+		case MAKINI_FAIL_RATE_LIMITED:
+			return errhint("Retry later or run fewer concurrent queries on this connection; the server options max_retries and max_retry_wait set how long makini_fdw keeps retrying.");
+		case MAKINI_FAIL_UNAVAILABLE:
+			return errhint("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().");
+		case MAKINI_FAIL_HTTP_OTHER:
 			if (resp->status >= 300 && resp->status < 400)
-				*hint = pstrdup("Check the server option url: redirects are not followed, so that the token goes only to the configured URL.");
-			else
-				*hint = pstrdup("Check the server option url; if it is right, report this to Makini with the request id.");
-			break;
-		case FAIL_UNREACHABLE:
-			if (tls_failure_text(resp, server, message, hint))
-				break;
-			*message = psprintf("Makini server \"%s\" is unreachable", server);
-			*hint = pstrdup("Check the server option url and that this database server can reach it (DNS, firewall, proxy, TLS certificates).");
-			break;
-		case FAIL_LOST:
-			if (resp->curl_code == CURLE_OPERATION_TIMEDOUT)
-			{
-				*message = psprintf("request to Makini server \"%s\" timed out", server);
-				*hint = pstrdup("Retry; if it keeps timing out, narrow the query with filters or raise the server option request_timeout.");
-			}
-			else
-			{
-				*message = psprintf("connection to Makini server \"%s\" was lost", server);
-				*hint = pstrdup("This is usually temporary: retry the query.");
-			}
-			break;
-		case FAIL_TOO_LARGE:
-		case FAIL_OUT_OF_MEMORY:
-			*message = psprintf("reply from Makini server \"%s\" is too large to receive", server);
-			*hint = pstrdup("Lower the page_size option of the foreign table or the server.");
-			break;
-		case FAIL_BAD_ENCODING:
-			*message = psprintf("invalid reply from Makini server \"%s\"", server);
-			*hint = pstrdup(BAD_REPLY_HINT);
-			break;
-		case FAIL_TRANSFER_OTHER:
-			*message = psprintf("request to Makini server \"%s\" failed", server);
-			*hint = pstrdup("Check the server option url.");
+				return errhint("Check the server option url: redirects are not followed, so that the token goes only to the configured URL.");
+			return errhint("Check the server option url; if it is right, report this to Makini with the request id.");
+		case MAKINI_FAIL_CONNECT:
+		case MAKINI_FAIL_UNREACHABLE:
+			return errhint("Check the server option url and that this database server can reach it (DNS, firewall, proxy, TLS certificates).");
+		case MAKINI_FAIL_CA_FILE:
+			return errhint("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read. Without ca_file, the system's certificate authorities are used: install them (Debian: package ca-certificates).");
+		case MAKINI_FAIL_CERTIFICATE:
+			if (resp->tls_verify_result > 1)
+				return errhint("The certificate is not trusted (or is expired or invalid). If the server uses a private certificate authority, a superuser can set the server option ca_file to a PEM file of it.");
+			return errhint("The url's host does not match the certificate: use in the server option url a host name the certificate was issued for.");
+		case MAKINI_FAIL_TIMEOUT:
+			return errhint("Retry; if it keeps timing out, narrow the query with filters or raise the server option request_timeout.");
+		case MAKINI_FAIL_LOST:
+			return errhint("This is usually temporary: retry the query.");
+		case MAKINI_FAIL_TOO_LARGE:
+		case MAKINI_FAIL_OUT_OF_MEMORY:
+			return errhint("Lower the page_size option of the foreign table or the server.");
+		case MAKINI_FAIL_BAD_ENCODING:
+			return errhint(BAD_REPLY_HINT);
+		case MAKINI_FAIL_NONE:
+		case MAKINI_FAIL_TRANSFER_OTHER:
 			break;
 	}
-}
-
-/*
- * Whether a failed request means the server could not be reached: the
- * failures on_unreachable 'skip' turns into a WARNING.
- */
-bool
-makini_is_unreachable(const MakiniResponse *resp)
-{
-	return failure_kinds[classify(resp)].unreachable;
+	return errhint("Check the server option url.");
 }
 
 /*
@@ -569,38 +358,29 @@ makini_report_failure(const MakiniResponse *resp,
 					  const MakiniReplyContext *ctx,
 					  bool skip_unreachable)
 {
-	FailureKind kind = classify(resp);
+	MakiniFailureKind kind = makini_classify(resp);
 	ErrorBody	eb;
 	StringInfoData detail;
-	char	   *message = NULL;
-	char	   *hint = NULL;
 	bool		skip;
 
-	if (is_http_reply(resp))
-		parse_error_body(resp, &eb);
-	else
-		memset(&eb, 0, sizeof(eb));
-
+	parse_error_body(resp, &eb);
 	initStringInfo(&detail);
 	append_reply(&detail, resp, kind, &eb);
-	if (kind == FAIL_RATE_LIMITED && resp->retry_after != NULL)
+	if (kind == MAKINI_FAIL_RATE_LIMITED && resp->retry_after != NULL)
 		appendStringInfo(&detail, "\nRetry-After: %s", resp->retry_after);
 	appendStringInfoChar(&detail, '\n');
 	append_request(&detail, ctx->path, pick_request_id(resp, ctx, &eb),
 				   resp->attempts);
 
-	failure_text(kind, resp, &eb, ctx->servername, &message, &hint);
-
-	skip = skip_unreachable && failure_kinds[kind].unreachable;
-	if (skip)
-		hint = psprintf("on_unreachable is 'skip' for server %s: its rows are missing from the result.",
-						quote_identifier(ctx->servername));
-
+	skip = skip_unreachable && makini_failure_unreachable(kind);
 	ereport(skip ? WARNING : ERROR,
 			(errcode(failure_kinds[kind].sqlstate),
-			 errmsg("%s", message),
+			 errmsg_failure(kind, resp, &eb, ctx->servername),
 			 errdetail_internal("%s", detail.data),
-			 errhint("%s", hint)));
+			 skip ?
+			 errhint("on_unreachable is 'skip' for server %s: its rows are missing from the result.",
+					 quote_identifier(ctx->servername)) :
+			 errhint_failure(kind, resp, &eb, ctx->servername)));
 	return true;
 }
 
@@ -612,20 +392,15 @@ makini_report_failure(const MakiniResponse *resp,
 char *
 makini_describe_failure(const MakiniResponse *resp)
 {
-	FailureKind kind;
+	MakiniFailureKind kind = makini_classify(resp);
 	ErrorBody	eb;
 	StringInfoData buf;
 	const char *request_id;
 
-	if (is_http_reply(resp) && resp->status >= 200 && resp->status < 300)
+	if (kind == MAKINI_FAIL_NONE)
 		return NULL;
 
-	kind = classify(resp);
-	if (is_http_reply(resp))
-		parse_error_body(resp, &eb);
-	else
-		memset(&eb, 0, sizeof(eb));
-
+	parse_error_body(resp, &eb);
 	initStringInfo(&buf);
 	append_reply(&buf, resp, kind, &eb);
 	request_id = resp->request_id ? resp->request_id : eb.request_id;
