@@ -4,9 +4,10 @@
  *		  The one place where a failed Makini request becomes a SQL error.
  *
  * A failure (HTTP status, or libcurl's transport error) is classified into
- * a kind by failure.c; here the kind gives the SQLSTATE, the message and
- * the hint (literal format strings, as translatable messages need), and
- * failure.c says whether on_unreachable 'skip' applies.  The detail always says what reply
+ * a kind by failure.c; here the kind, made precise, gives the SQLSTATE,
+ * the message and the hint (from a table of literal format strings, marked
+ * for translation), and failure.c says whether on_unreachable 'skip'
+ * applies.  The detail always says what reply
  * came (status, Makini error code and message, or curl's error text), the
  * request (GET and the path, never the token), the request id and the
  * attempts made.
@@ -28,32 +29,124 @@
 #define BAD_REPLY_HINT \
 	"The Makini API or a proxy returned an unexpected response; retry, and report it to Makini with the request id if it persists."
 
-/* what each kind is, indexed by MakiniFailureKind */
+/*
+ * What a failure says: each kind has one text, but a few kinds say more
+ * precisely what went wrong (which status, which error code, which
+ * certificate check).
+ */
+typedef enum FailureText
+{
+	TEXT_AUTH,
+	TEXT_FORBIDDEN,
+	TEXT_NOT_FOUND,
+	TEXT_API_VERSION,			/* 400 UNSUPPORTED_API_VERSION */
+	TEXT_API_VERSION_SERVED,	/* ... naming the version served */
+	TEXT_INVALID_FILTER,		/* 400 INVALID_FILTER */
+	TEXT_BAD_REQUEST,
+	TEXT_RATE_LIMITED,
+	TEXT_SERVER_FAILED,			/* 500 */
+	TEXT_ERP_UNAVAILABLE,		/* 503 */
+	TEXT_ERP_NO_ANSWER,			/* 502, 504 */
+	TEXT_REDIRECT,				/* 3xx */
+	TEXT_HTTP_OTHER,
+	TEXT_UNREACHABLE,
+	TEXT_CA_FILE,
+	TEXT_CERT_UNTRUSTED,
+	TEXT_CERT_MISMATCH,
+	TEXT_TIMEOUT,
+	TEXT_LOST,
+	TEXT_TOO_LARGE,
+	TEXT_OUT_OF_MEMORY,
+	TEXT_BAD_ENCODING,
+	TEXT_TRANSFER_OTHER
+} FailureText;
+
+/*
+ * The SQLSTATE, detail word, message and hint of each text.  The message
+ * is formatted with the server's name and the HTTP status, the hint with
+ * the server's name quoted as an identifier and the API version served.
+ */
 static const struct
 {
 	int			sqlstate;
-	const char *transport;		/* describes a curl failure of this kind */
-}			failure_kinds[] =
+	const char *transport;		/* names a curl failure in the detail */
+	const char *message;
+	const char *hint;
+}			failure_texts[] =
 {
-	[MAKINI_FAIL_NONE] = {ERRCODE_FDW_ERROR, NULL},
-	[MAKINI_FAIL_AUTH] = {ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, NULL},
-	[MAKINI_FAIL_FORBIDDEN] = {ERRCODE_INSUFFICIENT_PRIVILEGE, NULL},
-	[MAKINI_FAIL_NOT_FOUND] = {ERRCODE_FDW_TABLE_NOT_FOUND, NULL},
-	[MAKINI_FAIL_BAD_REQUEST] = {ERRCODE_FDW_ERROR, NULL},
-	[MAKINI_FAIL_RATE_LIMITED] = {ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, NULL},
-	[MAKINI_FAIL_UNAVAILABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL},
-	[MAKINI_FAIL_HTTP_OTHER] = {ERRCODE_FDW_ERROR, NULL},
-	[MAKINI_FAIL_CONNECT] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
-	[MAKINI_FAIL_UNREACHABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
-	[MAKINI_FAIL_CA_FILE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
-	[MAKINI_FAIL_CERTIFICATE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect"},
-	[MAKINI_FAIL_LOST] = {ERRCODE_CONNECTION_FAILURE, "connection lost"},
-	[MAKINI_FAIL_TIMEOUT] = {ERRCODE_CONNECTION_FAILURE, "timed out"},
-	[MAKINI_FAIL_TOO_LARGE] = {ERRCODE_PROGRAM_LIMIT_EXCEEDED, "reply too large"},
-	[MAKINI_FAIL_OUT_OF_MEMORY] = {ERRCODE_OUT_OF_MEMORY, "out of memory"},
-	[MAKINI_FAIL_BAD_ENCODING] = {ERRCODE_FDW_UNABLE_TO_CREATE_REPLY, "invalid reply"},
-	[MAKINI_FAIL_TRANSFER_OTHER] = {ERRCODE_FDW_ERROR, "request failed"},
+	[TEXT_AUTH] = {ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, NULL,
+		gettext_noop("Makini server \"%s\" rejected the token"),
+	gettext_noop("Reconnect the system in Makini, then ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (SET token '...').")},
+	[TEXT_FORBIDDEN] = {ERRCODE_INSUFFICIENT_PRIVILEGE, NULL,
+		gettext_noop("Makini server \"%s\" denied access to the requested data"),
+	gettext_noop("The account of the connected ERP system lacks permission for these records; ask the ERP system's administrator to grant it.")},
+	[TEXT_NOT_FOUND] = {ERRCODE_FDW_TABLE_NOT_FOUND, NULL,
+		gettext_noop("Makini server \"%s\" has no such resource"),
+	gettext_noop("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors') and the server option url.")},
+	[TEXT_API_VERSION] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" does not serve the requested API version"),
+	gettext_noop("Set the server option api_version to a version the server serves.")},
+	[TEXT_API_VERSION_SERVED] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" does not serve the requested API version"),
+	gettext_noop("Set the server option api_version to a version the server serves, such as \"%2$s\": ALTER SERVER %1$s OPTIONS (SET api_version '%2$s').")},
+	[TEXT_INVALID_FILTER] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" rejected a filter of the request"),
+	gettext_noop("This is a makini_fdw bug: please report it with the request shown above.")},
+	[TEXT_BAD_REQUEST] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" rejected the request"),
+	gettext_noop("Check the options of the foreign table and its columns; if they are right, report this to Makini with the request id.")},
+	[TEXT_RATE_LIMITED] = {ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, NULL,
+		gettext_noop("Makini server \"%s\" is rate limiting requests"),
+	gettext_noop("Retry later or run fewer concurrent queries on this connection; the server options max_retries and max_retry_wait set how long makini_fdw keeps retrying.")},
+	[TEXT_SERVER_FAILED] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL,
+		gettext_noop("Makini server \"%s\" failed"),
+	gettext_noop("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().")},
+	[TEXT_ERP_UNAVAILABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL,
+		gettext_noop("the ERP system behind Makini server \"%s\" is unavailable"),
+	gettext_noop("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().")},
+	[TEXT_ERP_NO_ANSWER] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL,
+		gettext_noop("the ERP system behind Makini server \"%s\" failed to answer"),
+	gettext_noop("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().")},
+	[TEXT_REDIRECT] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" answered with HTTP status %ld"),
+	gettext_noop("Check the server option url: redirects are not followed, so that the token goes only to the configured URL.")},
+	[TEXT_HTTP_OTHER] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" answered with HTTP status %ld"),
+	gettext_noop("Check the server option url; if it is right, report this to Makini with the request id.")},
+	[TEXT_UNREACHABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("Makini server \"%s\" is unreachable"),
+	gettext_noop("Check the server option url and that this database server can reach it (DNS, firewall, proxy, TLS certificates).")},
+	[TEXT_CA_FILE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("could not load the certificate authorities of Makini server \"%s\""),
+	gettext_noop("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read. Without ca_file, the system's certificate authorities are used: install them (Debian: package ca-certificates).")},
+	[TEXT_CERT_UNTRUSTED] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("the certificate of Makini server \"%s\" was refused"),
+	gettext_noop("The certificate is not trusted (or is expired or invalid). If the server uses a private certificate authority, a superuser can set the server option ca_file to a PEM file of it.")},
+	[TEXT_CERT_MISMATCH] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("the certificate of Makini server \"%s\" was refused"),
+	gettext_noop("The url's host does not match the certificate: use in the server option url a host name the certificate was issued for.")},
+	[TEXT_TIMEOUT] = {ERRCODE_CONNECTION_FAILURE, "timed out",
+		gettext_noop("request to Makini server \"%s\" timed out"),
+	gettext_noop("Retry; if it keeps timing out, narrow the query with filters or raise the server option request_timeout.")},
+	[TEXT_LOST] = {ERRCODE_CONNECTION_FAILURE, "connection lost",
+		gettext_noop("connection to Makini server \"%s\" was lost"),
+	gettext_noop("This is usually temporary: retry the query.")},
+	[TEXT_TOO_LARGE] = {ERRCODE_PROGRAM_LIMIT_EXCEEDED, "reply too large",
+		gettext_noop("reply from Makini server \"%s\" is too large to receive"),
+	gettext_noop("Lower the page_size option of the foreign table or the server.")},
+	[TEXT_OUT_OF_MEMORY] = {ERRCODE_OUT_OF_MEMORY, "out of memory",
+		gettext_noop("reply from Makini server \"%s\" is too large to receive"),
+	gettext_noop("Lower the page_size option of the foreign table or the server.")},
+	[TEXT_BAD_ENCODING] = {ERRCODE_FDW_UNABLE_TO_CREATE_REPLY, "invalid reply",
+		gettext_noop("invalid reply from Makini server \"%s\""),
+	gettext_noop(BAD_REPLY_HINT)},
+	[TEXT_TRANSFER_OTHER] = {ERRCODE_FDW_ERROR, "request failed",
+		gettext_noop("request to Makini server \"%s\" failed"),
+	gettext_noop("Check the server option url.")},
 };
+
+StaticAssertDecl(lengthof(failure_texts) == TEXT_TRANSFER_OTHER + 1,
+				 "failure_texts must describe every FailureText");
 
 /* the "error" object of a Makini error body; NULL fields when absent */
 typedef struct ErrorBody
@@ -171,12 +264,12 @@ status_text(long status)
  *	 could not connect: Failed to connect to ... Connection refused
  */
 static void
-append_reply(StringInfo buf, const MakiniResponse *resp, MakiniFailureKind kind,
+append_reply(StringInfo buf, const MakiniResponse *resp, FailureText text,
 			 const ErrorBody *eb)
 {
 	if (!makini_is_reply(resp))
 	{
-		appendStringInfo(buf, "%s: %s", failure_kinds[kind].transport,
+		appendStringInfo(buf, "%s: %s", failure_texts[text].transport,
 						 resp->curl_error ? resp->curl_error : "unknown error");
 		return;
 	}
@@ -229,123 +322,64 @@ append_request(StringInfo buf, const char *path, const char *request_id,
 }
 
 /*
- * errmsg() of a failure, naming the server.
+ * The text of a failure: its kind, made precise by the status, the error
+ * body's code and the certificate check that failed.  libcurl reports both
+ * certificate failures as one error, but an untrusted or invalid
+ * certificate has an X.509 verification error (above 1), while a host name
+ * mismatch is found after the chain verified (0, or 1: libcurl's "not yet
+ * verified").
  */
-static int
-errmsg_failure(MakiniFailureKind kind, const MakiniResponse *resp,
-			   const ErrorBody *eb, const char *server)
+static FailureText
+failure_text(MakiniFailureKind kind, const MakiniResponse *resp,
+			 const ErrorBody *eb)
 {
+	bool		has_code = eb->code != NULL;
+
 	switch (kind)
 	{
 		case MAKINI_FAIL_AUTH:
-			return errmsg("Makini server \"%s\" rejected the token", server);
+			return TEXT_AUTH;
 		case MAKINI_FAIL_FORBIDDEN:
-			return errmsg("Makini server \"%s\" denied access to the requested data", server);
+			return TEXT_FORBIDDEN;
 		case MAKINI_FAIL_NOT_FOUND:
-			return errmsg("Makini server \"%s\" has no such resource", server);
+			return TEXT_NOT_FOUND;
 		case MAKINI_FAIL_BAD_REQUEST:
-			if (eb->code != NULL && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
-				return errmsg("Makini server \"%s\" does not serve the requested API version", server);
-			if (eb->code != NULL && strcmp(eb->code, "INVALID_FILTER") == 0)
-				return errmsg("Makini server \"%s\" rejected a filter of the request", server);
-			return errmsg("Makini server \"%s\" rejected the request", server);
+			if (has_code && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
+				return resp->api_version ? TEXT_API_VERSION_SERVED : TEXT_API_VERSION;
+			if (has_code && strcmp(eb->code, "INVALID_FILTER") == 0)
+				return TEXT_INVALID_FILTER;
+			return TEXT_BAD_REQUEST;
 		case MAKINI_FAIL_RATE_LIMITED:
-			return errmsg("Makini server \"%s\" is rate limiting requests", server);
+			return TEXT_RATE_LIMITED;
 		case MAKINI_FAIL_UNAVAILABLE:
 			if (resp->status == 500)
-				return errmsg("Makini server \"%s\" failed", server);
-			if (resp->status == 503)
-				return errmsg("the ERP system behind Makini server \"%s\" is unavailable", server);
-			return errmsg("the ERP system behind Makini server \"%s\" failed to answer", server);
+				return TEXT_SERVER_FAILED;
+			return resp->status == 503 ? TEXT_ERP_UNAVAILABLE : TEXT_ERP_NO_ANSWER;
 		case MAKINI_FAIL_HTTP_OTHER:
-			return errmsg("Makini server \"%s\" answered with HTTP status %ld", server, resp->status);
+			return resp->status >= 300 && resp->status < 400 ?
+				TEXT_REDIRECT : TEXT_HTTP_OTHER;
 		case MAKINI_FAIL_CONNECT:
 		case MAKINI_FAIL_UNREACHABLE:
-			return errmsg("Makini server \"%s\" is unreachable", server);
+			return TEXT_UNREACHABLE;
 		case MAKINI_FAIL_CA_FILE:
-			return errmsg("could not load the certificate authorities of Makini server \"%s\"", server);
+			return TEXT_CA_FILE;
 		case MAKINI_FAIL_CERTIFICATE:
-			return errmsg("the certificate of Makini server \"%s\" was refused", server);
+			return resp->tls_verify_result > 1 ? TEXT_CERT_UNTRUSTED : TEXT_CERT_MISMATCH;
 		case MAKINI_FAIL_TIMEOUT:
-			return errmsg("request to Makini server \"%s\" timed out", server);
+			return TEXT_TIMEOUT;
 		case MAKINI_FAIL_LOST:
-			return errmsg("connection to Makini server \"%s\" was lost", server);
+			return TEXT_LOST;
 		case MAKINI_FAIL_TOO_LARGE:
+			return TEXT_TOO_LARGE;
 		case MAKINI_FAIL_OUT_OF_MEMORY:
-			return errmsg("reply from Makini server \"%s\" is too large to receive", server);
+			return TEXT_OUT_OF_MEMORY;
 		case MAKINI_FAIL_BAD_ENCODING:
-			return errmsg("invalid reply from Makini server \"%s\"", server);
+			return TEXT_BAD_ENCODING;
 		case MAKINI_FAIL_NONE:
 		case MAKINI_FAIL_TRANSFER_OTHER:
 			break;
 	}
-	return errmsg("request to Makini server \"%s\" failed", server);
-}
-
-/*
- * errhint() of a failure: what to do about it.  A refused certificate
- * says which check failed: libcurl reports both as one error, but an
- * untrusted or invalid certificate has an X.509 verification error (above
- * 1), while a host name mismatch is found after the chain verified (0, or
- * 1: libcurl's "not yet verified").
- */
-static int
-errhint_failure(MakiniFailureKind kind, const MakiniResponse *resp,
-				const ErrorBody *eb, const char *server)
-{
-	const char *qserver = quote_identifier(server);
-
-	switch (kind)
-	{
-		case MAKINI_FAIL_AUTH:
-			return errhint("Reconnect the system in Makini, then ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (SET token '...').",
-						   qserver);
-		case MAKINI_FAIL_FORBIDDEN:
-			return errhint("The account of the connected ERP system lacks permission for these records; ask the ERP system's administrator to grant it.");
-		case MAKINI_FAIL_NOT_FOUND:
-			return errhint("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors') and the server option url.");
-		case MAKINI_FAIL_BAD_REQUEST:
-			if (eb->code != NULL && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
-			{
-				if (resp->api_version != NULL)
-					return errhint("Set the server option api_version to a version the server serves, such as \"%s\": ALTER SERVER %s OPTIONS (SET api_version '%s').",
-								   resp->api_version, qserver, resp->api_version);
-				return errhint("Set the server option api_version to a version the server serves.");
-			}
-			if (eb->code != NULL && strcmp(eb->code, "INVALID_FILTER") == 0)
-				return errhint("This is a makini_fdw bug: please report it with the request shown above.");
-			return errhint("Check the options of the foreign table and its columns; if they are right, report this to Makini with the request id.");
-		case MAKINI_FAIL_RATE_LIMITED:
-			return errhint("Retry later or run fewer concurrent queries on this connection; the server options max_retries and max_retry_wait set how long makini_fdw keeps retrying.");
-		case MAKINI_FAIL_UNAVAILABLE:
-			return errhint("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().");
-		case MAKINI_FAIL_HTTP_OTHER:
-			if (resp->status >= 300 && resp->status < 400)
-				return errhint("Check the server option url: redirects are not followed, so that the token goes only to the configured URL.");
-			return errhint("Check the server option url; if it is right, report this to Makini with the request id.");
-		case MAKINI_FAIL_CONNECT:
-		case MAKINI_FAIL_UNREACHABLE:
-			return errhint("Check the server option url and that this database server can reach it (DNS, firewall, proxy, TLS certificates).");
-		case MAKINI_FAIL_CA_FILE:
-			return errhint("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read. Without ca_file, the system's certificate authorities are used: install them (Debian: package ca-certificates).");
-		case MAKINI_FAIL_CERTIFICATE:
-			if (resp->tls_verify_result > 1)
-				return errhint("The certificate is not trusted (or is expired or invalid). If the server uses a private certificate authority, a superuser can set the server option ca_file to a PEM file of it.");
-			return errhint("The url's host does not match the certificate: use in the server option url a host name the certificate was issued for.");
-		case MAKINI_FAIL_TIMEOUT:
-			return errhint("Retry; if it keeps timing out, narrow the query with filters or raise the server option request_timeout.");
-		case MAKINI_FAIL_LOST:
-			return errhint("This is usually temporary: retry the query.");
-		case MAKINI_FAIL_TOO_LARGE:
-		case MAKINI_FAIL_OUT_OF_MEMORY:
-			return errhint("Lower the page_size option of the foreign table or the server.");
-		case MAKINI_FAIL_BAD_ENCODING:
-			return errhint(BAD_REPLY_HINT);
-		case MAKINI_FAIL_NONE:
-		case MAKINI_FAIL_TRANSFER_OTHER:
-			break;
-	}
-	return errhint("Check the server option url.");
+	return TEXT_TRANSFER_OTHER;
 }
 
 /*
@@ -360,12 +394,14 @@ makini_report_failure(const MakiniResponse *resp,
 {
 	MakiniFailureKind kind = makini_classify(resp);
 	ErrorBody	eb;
+	FailureText text;
 	StringInfoData detail;
 	bool		skip;
 
 	parse_error_body(resp, &eb);
+	text = failure_text(kind, resp, &eb);
 	initStringInfo(&detail);
-	append_reply(&detail, resp, kind, &eb);
+	append_reply(&detail, resp, text, &eb);
 	if (kind == MAKINI_FAIL_RATE_LIMITED && resp->retry_after != NULL)
 		appendStringInfo(&detail, "\nRetry-After: %s", resp->retry_after);
 	appendStringInfoChar(&detail, '\n');
@@ -374,13 +410,14 @@ makini_report_failure(const MakiniResponse *resp,
 
 	skip = skip_unreachable && makini_failure_unreachable(kind);
 	ereport(skip ? WARNING : ERROR,
-			(errcode(failure_kinds[kind].sqlstate),
-			 errmsg_failure(kind, resp, &eb, ctx->servername),
+			(errcode(failure_texts[text].sqlstate),
+			 errmsg(failure_texts[text].message, ctx->servername, resp->status),
 			 errdetail_internal("%s", detail.data),
 			 skip ?
 			 errhint("on_unreachable is 'skip' for server %s: its rows are missing from the result.",
 					 quote_identifier(ctx->servername)) :
-			 errhint_failure(kind, resp, &eb, ctx->servername)));
+			 errhint(failure_texts[text].hint,
+					 quote_identifier(ctx->servername), resp->api_version)));
 	return true;
 }
 
@@ -402,7 +439,7 @@ makini_describe_failure(const MakiniResponse *resp)
 
 	parse_error_body(resp, &eb);
 	initStringInfo(&buf);
-	append_reply(&buf, resp, kind, &eb);
+	append_reply(&buf, resp, failure_text(kind, resp, &eb), &eb);
 	request_id = resp->request_id ? resp->request_id : eb.request_id;
 	if (request_id != NULL)
 		appendStringInfo(&buf, " (request id %s)", request_id);

@@ -16,37 +16,6 @@
 
 #include "makini_http.h"
 
-/* what each kind implies, indexed by MakiniFailureKind */
-static const struct
-{
-	bool		retryable;		/* a new attempt may succeed */
-	bool		unreachable;	/* the server could not be reached (skip) */
-}			kind_traits[] =
-{
-	[MAKINI_FAIL_NONE] = {false, false},
-	[MAKINI_FAIL_AUTH] = {false, false},
-	[MAKINI_FAIL_FORBIDDEN] = {false, false},
-	[MAKINI_FAIL_NOT_FOUND] = {false, false},
-	[MAKINI_FAIL_BAD_REQUEST] = {false, false},
-	[MAKINI_FAIL_RATE_LIMITED] = {true, true},
-	[MAKINI_FAIL_UNAVAILABLE] = {true, true},
-	[MAKINI_FAIL_HTTP_OTHER] = {false, false},
-	[MAKINI_FAIL_CONNECT] = {true, true},
-	/* DNS and TLS failures rarely heal in seconds: usually a wrong url */
-	[MAKINI_FAIL_UNREACHABLE] = {false, true},
-	[MAKINI_FAIL_CA_FILE] = {false, true},
-	[MAKINI_FAIL_CERTIFICATE] = {false, true},
-	[MAKINI_FAIL_LOST] = {true, true},
-	[MAKINI_FAIL_TIMEOUT] = {true, true},
-	[MAKINI_FAIL_TOO_LARGE] = {false, false},
-	[MAKINI_FAIL_OUT_OF_MEMORY] = {false, false},
-	[MAKINI_FAIL_BAD_ENCODING] = {false, false},
-	[MAKINI_FAIL_TRANSFER_OTHER] = {false, false},
-};
-
-StaticAssertDecl(lengthof(kind_traits) == MAKINI_FAIL_TRANSFER_OTHER + 1,
-				 "kind_traits must describe every MakiniFailureKind");
-
 /* Did a reply arrive at all (whatever its status)? */
 bool
 makini_is_reply(const MakiniResponse *resp)
@@ -146,21 +115,30 @@ makini_classify(const MakiniResponse *resp)
 	return classify_transport(resp->curl_code);
 }
 
-/* Should a request that failed this way be sent again? */
+/*
+ * Should a request that failed this way be sent again?  What a new
+ * attempt may not meet: 429, 500/502/503/504, refused, reset, timed out,
+ * cut short.  DNS and TLS failures are not retried: they rarely heal in
+ * seconds and usually mean a wrong url.
+ */
 bool
 makini_failure_retryable(MakiniFailureKind kind)
 {
-	return kind_traits[kind].retryable;
+	return kind == MAKINI_FAIL_RATE_LIMITED || kind == MAKINI_FAIL_UNAVAILABLE ||
+		kind == MAKINI_FAIL_CONNECT || kind == MAKINI_FAIL_LOST ||
+		kind == MAKINI_FAIL_TIMEOUT;
 }
 
 /*
  * Does a failure of this kind mean the server could not be reached: the
- * failures on_unreachable 'skip' turns into a WARNING?
+ * failures on_unreachable 'skip' turns into a WARNING?  The retryable ones
+ * (after the retries), and the DNS and TLS failures.
  */
 bool
 makini_failure_unreachable(MakiniFailureKind kind)
 {
-	return kind_traits[kind].unreachable;
+	return makini_failure_retryable(kind) || kind == MAKINI_FAIL_UNREACHABLE ||
+		kind == MAKINI_FAIL_CA_FILE || kind == MAKINI_FAIL_CERTIFICATE;
 }
 
 /* makini_failure_unreachable() of a response. */
