@@ -52,6 +52,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "makini_http.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
@@ -171,7 +172,7 @@ static const struct
 
 static CURLM *makini_multi = NULL;
 static CURLSH *makini_share = NULL;
-static int	makini_running = 0; /* transfers running after the last perform */
+static int	makini_running = 0; /* transfers running after the last drive */
 static struct libdeflate_decompressor *makini_inflater = NULL;
 static MakiniStats dummy_stats;
 
@@ -197,6 +198,85 @@ setopt_failed(const char *option, CURLcode rc)
 					option, curl_easy_strerror(rc))));
 }
 
+/* ------------------------------------------------------------------------
+ * What curl waits for: its socket and timer callbacks keep the sockets of
+ * the transfers (and what each waits for) and the time curl wants to be
+ * called again.  The waits (request_sleep, an async Append's) are built
+ * from them; the callbacks only record, never raise.
+ * ------------------------------------------------------------------------
+ */
+typedef struct CurlSocket
+{
+	curl_socket_t fd;
+	int			events;			/* MAKINI_WAIT_READ | MAKINI_WAIT_WRITE */
+} CurlSocket;
+
+static CurlSocket *curl_sockets = NULL; /* malloc'd: callbacks cannot throw */
+static int	curl_nsockets = 0;
+static int	curl_sockets_cap = 0;
+static bool curl_sockets_changed = true;	/* wait_set is out of date */
+static TimestampTz curl_timer_at = 0;	/* 0: curl wants no call */
+static WaitEventSet *wait_set = NULL;	/* latch, postmaster, curl_sockets */
+
+/*
+ * CURLMOPT_SOCKETFUNCTION: curl starts, changes or stops waiting on a
+ * socket.  Returns -1 (curl fails the transfer) only if memory runs out.
+ */
+static int
+socket_changed(CURL *easy, curl_socket_t fd, int what, void *userp,
+			   void *socketp)
+{
+	int			i;
+
+	for (i = 0; i < curl_nsockets; i++)
+		if (curl_sockets[i].fd == fd)
+			break;
+	curl_sockets_changed = true;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < curl_nsockets)
+			curl_sockets[i] = curl_sockets[--curl_nsockets];
+		return 0;
+	}
+	if (i == curl_nsockets)
+	{
+		if (curl_nsockets == curl_sockets_cap)
+		{
+			int			cap = Max(curl_sockets_cap * 2, 16);
+			CurlSocket *grown = realloc(curl_sockets, cap * sizeof(CurlSocket));
+
+			if (grown == NULL)
+				return -1;
+			curl_sockets = grown;
+			curl_sockets_cap = cap;
+		}
+		curl_sockets[curl_nsockets++].fd = fd;
+	}
+	curl_sockets[i].events =
+		((what == CURL_POLL_IN || what == CURL_POLL_INOUT) ? MAKINI_WAIT_READ : 0) |
+		((what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ? MAKINI_WAIT_WRITE : 0);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl wants to be called in ms (-1: never). */
+static int
+timer_changed(CURLM *multi, long ms, void *userp)
+{
+	curl_timer_at = ms < 0 ? 0 :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	return 0;
+}
+
+/* Milliseconds until curl's timer expires: -1 if none, 0 if due. */
+static long
+curl_timer_ms(void)
+{
+	if (curl_timer_at == 0)
+		return -1;
+	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+										   curl_timer_at);
+}
+
 /*
  * Create the backend's multi handle and TLS session share on first use.
  */
@@ -206,7 +286,7 @@ multi_init(void)
 	if (makini_multi != NULL)
 		return;
 
-	/* reference counted in libcurl: harmless if _PG_init did it too */
+	/* once per backend, on first use (nothing else initializes libcurl) */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -227,21 +307,35 @@ multi_init(void)
 				 errmsg("could not create a libcurl multi handle")));
 	curl_multi_setopt(makini_multi, CURLMOPT_MAXCONNECTS,
 					  (long) MAKINI_MAX_CONNECTS);
+	curl_multi_setopt(makini_multi, CURLMOPT_SOCKETFUNCTION, socket_changed);
+	curl_multi_setopt(makini_multi, CURLMOPT_TIMERFUNCTION, timer_changed);
 }
 
 /*
- * Run the multi handle without blocking and record every finished transfer
- * on its request (a message may belong to another request than the one
- * being polled: prefetches and async scans share the multi handle).
+ * Run the multi handle without blocking: let curl act on each socket it
+ * waits on (it tests them itself) and on its timer if due, then record
+ * every finished transfer on its request (a message may belong to another
+ * request than the one being polled: read-ahead and async scans share the
+ * multi handle).
  */
 static void
 multi_drive(void)
 {
-	CURLMcode	mc;
+	CURLMcode	mc = CURLM_OK;
 	CURLMsg    *msg;
 	int			left;
+	int			n = curl_nsockets;
+	curl_socket_t *fds = palloc(sizeof(curl_socket_t) * Max(n, 1));
 
-	mc = curl_multi_perform(makini_multi, &makini_running);
+	/* the callbacks change the table as curl acts: act on a copy */
+	for (int i = 0; i < n; i++)
+		fds[i] = curl_sockets[i].fd;
+	for (int i = 0; i < n && mc == CURLM_OK; i++)
+		mc = curl_multi_socket_action(makini_multi, fds[i], 0, &makini_running);
+	if (mc == CURLM_OK && curl_timer_ms() == 0)
+		mc = curl_multi_socket_action(makini_multi, CURL_SOCKET_TIMEOUT, 0,
+									  &makini_running);
+	pfree(fds);
 	if (mc != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -350,12 +444,13 @@ headers_build(const MakiniHttpConfig *opts, const char *token)
 static void
 connection_drop_headers(MakiniEndpoint *conn)
 {
-	if (conn->headers == NULL)
-		return;
-	headers_unref(conn->headers);
+	if (conn->headers != NULL)
+	{
+		headers_unref(conn->headers);
+		elog(DEBUG1, "makini_fdw: dropped the request headers of server \"%s\"",
+			 conn->cfg.name);
+	}
 	conn->headers = NULL;
-	elog(DEBUG1, "makini_fdw: dropped the request headers of server \"%s\"",
-		 conn->cfg.name);
 }
 
 /*
@@ -1143,7 +1238,8 @@ request_attempt_done(MakiniRequest *req)
 
 /*
  * Make progress without blocking; true once a final result is ready (then
- * makini_http_finish returns at once).  Cheap: one curl_multi_perform.
+ * makini_http_finish returns at once).  Cheap: curl acts on the sockets it
+ * waits on, no more.
  */
 bool
 makini_request_poll(MakiniRequest *req)
@@ -1168,33 +1264,48 @@ makini_request_poll(MakiniRequest *req)
 }
 
 /*
- * Block for at most MAKINI_POLL_MS: on the sockets while transfers run,
- * on the latch (woken by signals) during a backoff with nothing to drive.
+ * Build the wait set again from curl's sockets, the latch (signals: cancel,
+ * termination) and the postmaster's death; the old one is freed first, so
+ * an error in between leaves none to leak.
+ */
+static void
+wait_set_rebuild(void)
+{
+	if (wait_set != NULL)
+		FreeWaitEventSet(wait_set);
+	wait_set = NULL;
+	wait_set = makini_create_wait_event_set(curl_nsockets + 2);
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
+					  NULL, NULL);
+	for (int i = 0; i < curl_nsockets; i++)
+		AddWaitEventToSet(wait_set,
+						  ((curl_sockets[i].events & MAKINI_WAIT_READ) ?
+						   WL_SOCKET_READABLE : 0) |
+						  ((curl_sockets[i].events & MAKINI_WAIT_WRITE) ?
+						   WL_SOCKET_WRITEABLE : 0),
+						  curl_sockets[i].fd, NULL, NULL);
+	curl_sockets_changed = false;
+}
+
+/*
+ * Block until a socket of curl's is ready, curl's timer or the request's
+ * backoff expires, or the latch is set -- for at most MAKINI_POLL_MS.  The
+ * caller then checks for interrupts and drives the transfers.
  */
 static void
 request_sleep(MakiniRequest *req)
 {
 	long		timeout = makini_request_timeout_ms(req);
+	WaitEvent	event;
 
 	if (timeout < 0 || timeout > MAKINI_POLL_MS)
 		timeout = MAKINI_POLL_MS;
-
-	if (req->state == REQ_BACKOFF && makini_running == 0)
-	{
-		int			rc = WaitLatch(MyLatch,
-								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   timeout, PG_WAIT_EXTENSION);
-
-		if (rc & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-	}
-	else
-	{
-		/* shown in pg_stat_activity as the latch wait above is */
-		pgstat_report_wait_start(PG_WAIT_EXTENSION);
-		curl_multi_poll(makini_multi, NULL, 0, (int) timeout, NULL);
-		pgstat_report_wait_end();
-	}
+	if (curl_sockets_changed || wait_set == NULL)
+		wait_set_rebuild();
+	if (WaitEventSetWait(wait_set, timeout, &event, 1, PG_WAIT_EXTENSION) > 0 &&
+		(event.events & WL_LATCH_SET))
+		ResetLatch(MyLatch);
 }
 
 /*
@@ -1302,9 +1413,7 @@ makini_request_timeout_ms(MakiniRequest *req)
 	switch (req->state)
 	{
 		case REQ_RUNNING:
-			if (req->transfer_done ||
-				curl_multi_timeout(makini_multi, &ms) != CURLM_OK)
-				ms = 0;
+			ms = req->transfer_done ? 0 : curl_timer_ms();
 			break;
 		case REQ_BACKOFF:
 			ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
@@ -1321,35 +1430,17 @@ makini_request_timeout_ms(MakiniRequest *req)
 /*
  * The sockets curl's transfers are waiting on, for a wait that is not
  * makini_http_finish's (an async Append's): up to max of them in fds, with
- * MAKINI_WAIT_READ / MAKINI_WAIT_WRITE in events; returns how many.  A
- * socket numbered FD_SETSIZE or above is not listed (curl_multi_fdset
- * cannot): the caller's own cap on the wait must cover it.
+ * MAKINI_WAIT_READ / MAKINI_WAIT_WRITE in events; returns how many.
  */
 int
 makini_wait_sockets(int *fds, int *events, int max)
 {
-	fd_set		rd,
-				wr,
-				ex;
-	int			maxfd = -1;
-	int			n = 0;
+	int			n = Min(curl_nsockets, max);
 
-	if (makini_multi == NULL)
-		return 0;
-	FD_ZERO(&rd);
-	FD_ZERO(&wr);
-	FD_ZERO(&ex);
-	if (curl_multi_fdset(makini_multi, &rd, &wr, &ex, &maxfd) != CURLM_OK)
-		return 0;
-	for (int fd = 0; fd <= maxfd && n < max; fd++)
+	for (int i = 0; i < n; i++)
 	{
-		int			ev = (FD_ISSET(fd, &rd) ? MAKINI_WAIT_READ : 0) |
-			(FD_ISSET(fd, &wr) ? MAKINI_WAIT_WRITE : 0);
-
-		if (ev == 0)
-			continue;
-		fds[n] = fd;
-		events[n++] = ev;
+		fds[i] = curl_sockets[i].fd;
+		events[i] = curl_sockets[i].events;
 	}
 	return n;
 }
