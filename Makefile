@@ -3,6 +3,8 @@ MODULE_big = makini_fdw
 OBJS = fdw/makini_fdw.o fdw/options.o fdw/http.o fdw/errors.o fdw/page.o \
        fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o \
        fdw/model.o
+# the HTTP side (makini_http.h) and its SQL-side connection cache
+OBJS += fdw/failure.o fdw/remote.o fdw/connection.o
 
 EXTENSION = makini_fdw
 DATA = fdw/makini_fdw--1.0.sql
@@ -23,7 +25,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared header (PGXS tracks no headers)
-$(OBJS): fdw/makini_fdw.h fdw/compat.h fdw/model.h
+$(OBJS): fdw/makini_fdw.h fdw/makini_http.h fdw/compat.h fdw/model.h
 
 .PHONY: bench demo test
 test:

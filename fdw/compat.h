@@ -14,6 +14,8 @@
  *		planner puts it into ForeignScan.checkAsUser); JSON semantic
  *		callbacks return JsonParseErrorType.
  *	17	create_foreignscan_path() takes fdw_restrictinfo;
+ *		CreateWaitEventSet() takes a ResourceOwner instead of a memory
+ *		context;
  *		makeJsonLexContextCstringLen() takes the context to fill first;
  *		JsonLexContext's input positions became const.
  *	18	create_foreignscan_path() takes disabled_nodes;
@@ -37,6 +39,7 @@
 #include "miscadmin.h"
 #include "nodes/pathnodes.h"
 #include "optimizer/pathnode.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/datetime.h"
 
@@ -177,6 +180,20 @@ makini_decode_datetime(char **field, int *ftype, int nf, int *dtype,
 	return DecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp, &extra);
 #else
 	return DecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp);
+#endif
+}
+
+/*
+ * A wait event set that lives until FreeWaitEventSet(): in TopMemoryContext
+ * before 17, owned by no resource owner from 17 on.
+ */
+static inline WaitEventSet *
+makini_create_wait_event_set(int nevents)
+{
+#if PG_VERSION_NUM >= 170000
+	return CreateWaitEventSet(NULL, nevents);
+#else
+	return CreateWaitEventSet(TopMemoryContext, nevents);
 #endif
 }
 

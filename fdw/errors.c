@@ -4,8 +4,10 @@
  *		  The one place where a failed Makini request becomes a SQL error.
  *
  * A failure (HTTP status, or libcurl's transport error) is classified into
- * a kind; the kind gives the SQLSTATE, whether on_unreachable 'skip'
- * applies, and the message and hint.  The detail always says what reply
+ * a kind by failure.c; here the kind, made precise, gives the SQLSTATE,
+ * the message and the hint (from a table of literal format strings, marked
+ * for translation), and failure.c says whether on_unreachable 'skip'
+ * applies.  The detail always says what reply
  * came (status, Makini error code and message, or curl's error text), the
  * request (GET and the path, never the token), the request id and the
  * attempts made.
@@ -15,7 +17,6 @@
 #include "postgres.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -28,45 +29,124 @@
 #define BAD_REPLY_HINT \
 	"The Makini API or a proxy returned an unexpected response; retry, and report it to Makini with the request id if it persists."
 
-typedef enum FailureKind
+/*
+ * What a failure says: each kind has one text, but a few kinds say more
+ * precisely what went wrong (which status, which error code, which
+ * certificate check).
+ */
+typedef enum FailureText
 {
-	FAIL_AUTH,					/* 401 */
-	FAIL_FORBIDDEN,				/* 403 */
-	FAIL_NOT_FOUND,				/* 404 */
-	FAIL_BAD_REQUEST,			/* 400 */
-	FAIL_RATE_LIMITED,			/* 429 after retries */
-	FAIL_UNAVAILABLE,			/* 500, 502, 503, 504 after retries */
-	FAIL_HTTP_OTHER,			/* any other status */
-	FAIL_UNREACHABLE,			/* no connection: DNS, refused, TLS, timeout */
-	FAIL_LOST,					/* connection broke or timed out mid-request */
-	FAIL_TOO_LARGE,				/* reply over 1 GB */
-	FAIL_OUT_OF_MEMORY,
-	FAIL_BAD_ENCODING,			/* undecodable (gzip) reply */
-	FAIL_TRANSFER_OTHER			/* any other libcurl failure */
-} FailureKind;
+	TEXT_AUTH,
+	TEXT_FORBIDDEN,
+	TEXT_NOT_FOUND,
+	TEXT_API_VERSION,			/* 400 UNSUPPORTED_API_VERSION */
+	TEXT_API_VERSION_SERVED,	/* ... naming the version served */
+	TEXT_INVALID_FILTER,		/* 400 INVALID_FILTER */
+	TEXT_BAD_REQUEST,
+	TEXT_RATE_LIMITED,
+	TEXT_SERVER_FAILED,			/* 500 */
+	TEXT_ERP_UNAVAILABLE,		/* 503 */
+	TEXT_ERP_NO_ANSWER,			/* 502, 504 */
+	TEXT_REDIRECT,				/* 3xx */
+	TEXT_HTTP_OTHER,
+	TEXT_UNREACHABLE,
+	TEXT_CA_FILE,
+	TEXT_CERT_UNTRUSTED,
+	TEXT_CERT_MISMATCH,
+	TEXT_TIMEOUT,
+	TEXT_LOST,
+	TEXT_TOO_LARGE,
+	TEXT_OUT_OF_MEMORY,
+	TEXT_BAD_ENCODING,
+	TEXT_TRANSFER_OTHER
+} FailureText;
 
-/* what each kind is, indexed by FailureKind */
+/*
+ * The SQLSTATE, detail word, message and hint of each text.  The message
+ * is formatted with the server's name and the HTTP status, the hint with
+ * the server's name quoted as an identifier and the API version served.
+ */
 static const struct
 {
 	int			sqlstate;
-	bool		unreachable;	/* on_unreachable 'skip' applies */
-	const char *transport;		/* describes a curl failure of this kind */
-}			failure_kinds[] =
+	const char *transport;		/* names a curl failure in the detail */
+	const char *message;
+	const char *hint;
+}			failure_texts[] =
 {
-	[FAIL_AUTH] = {ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, false, NULL},
-	[FAIL_FORBIDDEN] = {ERRCODE_INSUFFICIENT_PRIVILEGE, false, NULL},
-	[FAIL_NOT_FOUND] = {ERRCODE_FDW_TABLE_NOT_FOUND, false, NULL},
-	[FAIL_BAD_REQUEST] = {ERRCODE_FDW_ERROR, false, NULL},
-	[FAIL_RATE_LIMITED] = {ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, true, NULL},
-	[FAIL_UNAVAILABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, true, NULL},
-	[FAIL_HTTP_OTHER] = {ERRCODE_FDW_ERROR, false, NULL},
-	[FAIL_UNREACHABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, true, "could not connect"},
-	[FAIL_LOST] = {ERRCODE_CONNECTION_FAILURE, true, "connection lost"},
-	[FAIL_TOO_LARGE] = {ERRCODE_PROGRAM_LIMIT_EXCEEDED, false, "reply too large"},
-	[FAIL_OUT_OF_MEMORY] = {ERRCODE_OUT_OF_MEMORY, false, "out of memory"},
-	[FAIL_BAD_ENCODING] = {ERRCODE_FDW_UNABLE_TO_CREATE_REPLY, false, "invalid reply"},
-	[FAIL_TRANSFER_OTHER] = {ERRCODE_FDW_ERROR, false, "request failed"},
+	[TEXT_AUTH] = {ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, NULL,
+		gettext_noop("Makini server \"%s\" rejected the token"),
+	gettext_noop("Reconnect the system in Makini, then ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (SET token '...').")},
+	[TEXT_FORBIDDEN] = {ERRCODE_INSUFFICIENT_PRIVILEGE, NULL,
+		gettext_noop("Makini server \"%s\" denied access to the requested data"),
+	gettext_noop("The account of the connected ERP system lacks permission for these records; ask the ERP system's administrator to grant it.")},
+	[TEXT_NOT_FOUND] = {ERRCODE_FDW_TABLE_NOT_FOUND, NULL,
+		gettext_noop("Makini server \"%s\" has no such resource"),
+	gettext_noop("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors') and the server option url.")},
+	[TEXT_API_VERSION] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" does not serve the requested API version"),
+	gettext_noop("Set the server option api_version to a version the server serves.")},
+	[TEXT_API_VERSION_SERVED] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" does not serve the requested API version"),
+	gettext_noop("Set the server option api_version to a version the server serves, such as \"%2$s\": ALTER SERVER %1$s OPTIONS (SET api_version '%2$s').")},
+	[TEXT_INVALID_FILTER] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" rejected a filter of the request"),
+	gettext_noop("This is a makini_fdw bug: please report it with the request shown above.")},
+	[TEXT_BAD_REQUEST] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" rejected the request"),
+	gettext_noop("Check the options of the foreign table and its columns; if they are right, report this to Makini with the request id.")},
+	[TEXT_RATE_LIMITED] = {ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, NULL,
+		gettext_noop("Makini server \"%s\" is rate limiting requests"),
+	gettext_noop("Retry later or run fewer concurrent queries on this connection; the server options max_retries and max_retry_wait set how long makini_fdw keeps retrying.")},
+	[TEXT_SERVER_FAILED] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL,
+		gettext_noop("Makini server \"%s\" failed"),
+	gettext_noop("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().")},
+	[TEXT_ERP_UNAVAILABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL,
+		gettext_noop("the ERP system behind Makini server \"%s\" is unavailable"),
+	gettext_noop("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().")},
+	[TEXT_ERP_NO_ANSWER] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, NULL,
+		gettext_noop("the ERP system behind Makini server \"%s\" failed to answer"),
+	gettext_noop("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().")},
+	[TEXT_REDIRECT] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" answered with HTTP status %ld"),
+	gettext_noop("Check the server option url: redirects are not followed, so that the token goes only to the configured URL.")},
+	[TEXT_HTTP_OTHER] = {ERRCODE_FDW_ERROR, NULL,
+		gettext_noop("Makini server \"%s\" answered with HTTP status %ld"),
+	gettext_noop("Check the server option url; if it is right, report this to Makini with the request id.")},
+	[TEXT_UNREACHABLE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("Makini server \"%s\" is unreachable"),
+	gettext_noop("Check the server option url and that this database server can reach it (DNS, firewall, proxy, TLS certificates).")},
+	[TEXT_CA_FILE] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("could not load the certificate authorities of Makini server \"%s\""),
+	gettext_noop("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read. Without ca_file, the system's certificate authorities are used: install them (Debian: package ca-certificates).")},
+	[TEXT_CERT_UNTRUSTED] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("the certificate of Makini server \"%s\" was refused"),
+	gettext_noop("The certificate is not trusted (or is expired or invalid). If the server uses a private certificate authority, a superuser can set the server option ca_file to a PEM file of it.")},
+	[TEXT_CERT_MISMATCH] = {ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, "could not connect",
+		gettext_noop("the certificate of Makini server \"%s\" was refused"),
+	gettext_noop("The url's host does not match the certificate: use in the server option url a host name the certificate was issued for.")},
+	[TEXT_TIMEOUT] = {ERRCODE_CONNECTION_FAILURE, "timed out",
+		gettext_noop("request to Makini server \"%s\" timed out"),
+	gettext_noop("Retry; if it keeps timing out, narrow the query with filters or raise the server option request_timeout.")},
+	[TEXT_LOST] = {ERRCODE_CONNECTION_FAILURE, "connection lost",
+		gettext_noop("connection to Makini server \"%s\" was lost"),
+	gettext_noop("This is usually temporary: retry the query.")},
+	[TEXT_TOO_LARGE] = {ERRCODE_PROGRAM_LIMIT_EXCEEDED, "reply too large",
+		gettext_noop("reply from Makini server \"%s\" is too large to receive"),
+	gettext_noop("Lower the page_size option of the foreign table or the server.")},
+	[TEXT_OUT_OF_MEMORY] = {ERRCODE_OUT_OF_MEMORY, "out of memory",
+		gettext_noop("reply from Makini server \"%s\" is too large to receive"),
+	gettext_noop("Lower the page_size option of the foreign table or the server.")},
+	[TEXT_BAD_ENCODING] = {ERRCODE_FDW_UNABLE_TO_CREATE_REPLY, "invalid reply",
+		gettext_noop("invalid reply from Makini server \"%s\""),
+	gettext_noop(BAD_REPLY_HINT)},
+	[TEXT_TRANSFER_OTHER] = {ERRCODE_FDW_ERROR, "request failed",
+		gettext_noop("request to Makini server \"%s\" failed"),
+	gettext_noop("Check the server option url.")},
 };
+
+StaticAssertDecl(lengthof(failure_texts) == TEXT_TRANSFER_OTHER + 1,
+				 "failure_texts must describe every FailureText");
 
 /* the "error" object of a Makini error body; NULL fields when absent */
 typedef struct ErrorBody
@@ -78,185 +158,6 @@ typedef struct ErrorBody
 
 static List *deprecation_warned = NIL;	/* servers warned about, this session */
 
-
-/*
- * Is this a final response at all, i.e. did a reply arrive?
- */
-static inline bool
-is_http_reply(const MakiniResponse *resp)
-{
-	return resp->curl_code == CURLE_OK && resp->status != 0;
-}
-
-/*
- * The kind of a libcurl failure.
- */
-static FailureKind
-classify_transport(int curl_code)
-{
-	switch ((CURLcode) curl_code)
-	{
-		case CURLE_COULDNT_RESOLVE_PROXY:
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_SSL_CONNECT_ERROR:
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CERTPROBLEM:
-		case CURLE_SSL_CIPHER:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_SSL_ISSUER_ERROR:
-		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		case CURLE_SSL_INVALIDCERTSTATUS:
-		case CURLE_SSL_CRL_BADFILE:
-		case CURLE_USE_SSL_FAILED:
-		case CURLE_PROXY:
-			return FAIL_UNREACHABLE;
-		case CURLE_PARTIAL_FILE:
-		case CURLE_RECV_ERROR:
-		case CURLE_SEND_ERROR:
-		case CURLE_GOT_NOTHING:
-		case CURLE_OPERATION_TIMEDOUT:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			return FAIL_LOST;
-		case CURLE_WRITE_ERROR:
-			return FAIL_TOO_LARGE;
-		case CURLE_OUT_OF_MEMORY:
-			return FAIL_OUT_OF_MEMORY;
-		case CURLE_BAD_CONTENT_ENCODING:
-			return FAIL_BAD_ENCODING;
-		default:
-			return FAIL_TRANSFER_OTHER;
-	}
-}
-
-/*
- * The kind of a failure: by HTTP status if a reply arrived, else by the
- * libcurl error.
- */
-static FailureKind
-classify(const MakiniResponse *resp)
-{
-	if (!is_http_reply(resp))
-		return classify_transport(resp->curl_code);
-
-	switch (resp->status)
-	{
-		case 400:
-			return FAIL_BAD_REQUEST;
-		case 401:
-			return FAIL_AUTH;
-		case 403:
-			return FAIL_FORBIDDEN;
-		case 404:
-			return FAIL_NOT_FOUND;
-		case 429:
-			return FAIL_RATE_LIMITED;
-		case 500:
-		case 502:
-		case 503:
-		case 504:
-			return FAIL_UNAVAILABLE;
-		default:
-			return FAIL_HTTP_OTHER;
-	}
-}
-
-/*
- * Should the request be sent again: 429, 500, 502, 503, 504, and transport
- * failures that a new attempt may not meet (refused, reset, timeout,
- * broken body).  DNS and TLS failures are not retried: they rarely heal in
- * seconds and usually mean a wrong url.
- */
-bool
-makini_is_retryable(const MakiniResponse *resp)
-{
-	if (is_http_reply(resp))
-		return resp->status == 429 || resp->status == 500 ||
-			resp->status == 502 || resp->status == 503 ||
-			resp->status == 504;
-
-	switch ((CURLcode) resp->curl_code)
-	{
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_OPERATION_TIMEDOUT:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_RECV_ERROR:
-		case CURLE_SEND_ERROR:
-		case CURLE_GOT_NOTHING:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			return true;
-		default:
-			return false;
-	}
-}
-
-/*
- * One valid UTF-8 character (n bytes at s) appended in the database's
- * encoding, or as \xNN escapes if that encoding lacks it: the conversion's
- * error is caught, as messages are built before they are raised.
- */
-static void
-append_remote_char(StringInfo buf, const char *s, int n)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *volatile conv = NULL;
-
-	PG_TRY();
-	{
-		conv = pg_any_to_server(s, n, PG_UTF8);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-	}
-	PG_END_TRY();
-	if (conv != NULL)
-		appendBinaryStringInfo(buf, conv, conv == s ? n : strlen(conv));
-	else
-		for (int i = 0; i < n; i++)
-			appendStringInfo(buf, "\\x%02x", (unsigned char) s[i]);
-}
-
-/*
- * Remote text -- a header value, an error body's code or message -- fit
- * for a message in the database's encoding.  The API speaks UTF-8: valid
- * characters are converted; bytes that are not UTF-8, and characters the
- * database's encoding lacks, are written as \xNN escapes.  Never raises
- * (but for out of memory): it builds the messages of errors.
- */
-char *
-makini_remote_text(const char *s, size_t len)
-{
-	StringInfoData buf;
-	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
-
-	if (utf8 && pg_verify_mbstr(PG_UTF8, s, len, true))
-		return pnstrdup(s, len);
-	initStringInfo(&buf);
-	for (size_t i = 0; i < len;)
-	{
-		unsigned char c = (unsigned char) s[i];
-		int			n = (c & 0x80) ? pg_utf_mblen((const unsigned char *) &s[i]) : 1;
-
-		if (c < 0x80)
-			appendStringInfoChar(&buf, c);
-		else if (n > len - i ||
-				 !pg_utf8_islegal((const unsigned char *) &s[i], n))
-		{
-			appendStringInfo(&buf, "\\x%02x", c);
-			n = 1;
-		}
-		else if (utf8)
-			appendBinaryStringInfo(&buf, &s[i], n);
-		else
-			append_remote_char(&buf, &s[i], n);
-		i += n;
-	}
-	return buf.data;
-}
 
 /*
  * Remote text, fit for a message (makini_remote_text) and cut to
@@ -282,7 +183,8 @@ clip_remote(char *raw)
 
 /*
  * Read {"error": {"code", "message", "request_id"}} from an error body.
- * Anything else (empty, HTML, JSON of another shape) leaves all NULL.
+ * Anything else (empty, HTML, JSON of another shape, no reply at all)
+ * leaves all NULL.
  */
 static void
 parse_error_body(const MakiniResponse *resp, ErrorBody *eb)
@@ -294,7 +196,7 @@ parse_error_body(const MakiniResponse *resp, ErrorBody *eb)
 	size_t		i = 0;
 
 	memset(eb, 0, sizeof(ErrorBody));
-	if (resp->body == NULL)
+	if (!makini_is_reply(resp) || resp->body == NULL)
 		return;
 	while (i < resp->len && isspace((unsigned char) resp->body[i]))
 		i++;
@@ -362,16 +264,13 @@ status_text(long status)
  *	 could not connect: Failed to connect to ... Connection refused
  */
 static void
-append_reply(StringInfo buf, const MakiniResponse *resp, FailureKind kind,
+append_reply(StringInfo buf, const MakiniResponse *resp, FailureText text,
 			 const ErrorBody *eb)
 {
-	if (!is_http_reply(resp))
+	if (!makini_is_reply(resp))
 	{
-		appendStringInfo(buf, "%s: %s",
-						 resp->curl_code == CURLE_OPERATION_TIMEDOUT ?
-						 "timed out" : failure_kinds[kind].transport,
-						 resp->curl_error ? resp->curl_error :
-						 curl_easy_strerror((CURLcode) resp->curl_code));
+		appendStringInfo(buf, "%s: %s", failure_texts[text].transport,
+						 resp->curl_error ? resp->curl_error : "unknown error");
 		return;
 	}
 
@@ -423,140 +322,64 @@ append_request(StringInfo buf, const char *path, const char *request_id,
 }
 
 /*
- * Message and hint of a refused certificate, saying which check failed;
- * false if the failure is not one.  libcurl reports both failures as
- * CURLE_PEER_FAILED_VERIFICATION: an untrusted or invalid certificate has
- * an X.509 verification error (above 1), while a host name mismatch is
- * found after the chain verified (0, or 1: libcurl's "not yet verified").
+ * The text of a failure: its kind, made precise by the status, the error
+ * body's code and the certificate check that failed.  libcurl reports both
+ * certificate failures as one error, but an untrusted or invalid
+ * certificate has an X.509 verification error (above 1), while a host name
+ * mismatch is found after the chain verified (0, or 1: libcurl's "not yet
+ * verified").
  */
-static bool
-tls_failure_text(const MakiniResponse *resp, const char *server,
-				 char **message, char **hint)
+static FailureText
+failure_text(MakiniFailureKind kind, const MakiniResponse *resp,
+			 const ErrorBody *eb)
 {
-	if (resp->curl_code == CURLE_SSL_CACERT_BADFILE)
-	{
-		*message = psprintf("could not load the certificate authorities of Makini server \"%s\"", server);
-		*hint = pstrdup("Check the server option ca_file: it must name a PEM file of certificate authorities that the database server can read. Without ca_file, the system's certificate authorities are used: install them (Debian: package ca-certificates).");
-		return true;
-	}
-	if (resp->curl_code != CURLE_PEER_FAILED_VERIFICATION)
-		return false;
-	*message = psprintf("the certificate of Makini server \"%s\" was refused", server);
-	if (resp->tls_verify_result > 1)
-		*hint = pstrdup("The certificate is not trusted (or is expired or invalid). If the server uses a private certificate authority, a superuser can set the server option ca_file to a PEM file of it.");
-	else
-		*hint = pstrdup("The url's host does not match the certificate: use in the server option url a host name the certificate was issued for.");
-	return true;
-}
-
-/*
- * Message and hint of a failure kind, naming the server.
- */
-static void
-failure_text(FailureKind kind, const MakiniResponse *resp,
-			 const ErrorBody *eb, const char *server,
-			 char **message, char **hint)
-{
-	const char *qserver = quote_identifier(server);
+	bool		has_code = eb->code != NULL;
 
 	switch (kind)
 	{
-		case FAIL_AUTH:
-			*message = psprintf("Makini server \"%s\" rejected the token", server);
-			*hint = psprintf("Reconnect the system in Makini, then ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (SET token '...').",
-							 qserver);
-			break;
-		case FAIL_FORBIDDEN:
-			*message = psprintf("Makini server \"%s\" denied access to the requested data", server);
-			*hint = pstrdup("The account of the connected ERP system lacks permission for these records; ask the ERP system's administrator to grant it.");
-			break;
-		case FAIL_NOT_FOUND:
-			*message = psprintf("Makini server \"%s\" has no such resource", server);
-			*hint = pstrdup("Check the foreign table's resource option (for example 'purchase-orders' or 'vendors') and the server option url.");
-			break;
-		case FAIL_BAD_REQUEST:
-			if (eb->code != NULL && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
-			{
-				*message = psprintf("Makini server \"%s\" does not serve the requested API version", server);
-				if (resp->api_version != NULL)
-					*hint = psprintf("Set the server option api_version to a version the server serves, such as \"%s\": ALTER SERVER %s OPTIONS (SET api_version '%s').",
-									 resp->api_version, qserver, resp->api_version);
-				else
-					*hint = pstrdup("Set the server option api_version to a version the server serves.");
-			}
-			else if (eb->code != NULL && strcmp(eb->code, "INVALID_FILTER") == 0)
-			{
-				*message = psprintf("Makini server \"%s\" rejected a filter of the request", server);
-				*hint = pstrdup("This is a makini_fdw bug: please report it with the request shown above.");
-			}
-			else
-			{
-				*message = psprintf("Makini server \"%s\" rejected the request", server);
-				*hint = pstrdup("Check the options of the foreign table and its columns; if they are right, report this to Makini with the request id.");
-			}
-			break;
-		case FAIL_RATE_LIMITED:
-			*message = psprintf("Makini server \"%s\" is rate limiting requests", server);
-			*hint = pstrdup("Retry later or run fewer concurrent queries on this connection; the server options max_retries and max_retry_wait set how long makini_fdw keeps retrying.");
-			break;
-		case FAIL_UNAVAILABLE:
+		case MAKINI_FAIL_AUTH:
+			return TEXT_AUTH;
+		case MAKINI_FAIL_FORBIDDEN:
+			return TEXT_FORBIDDEN;
+		case MAKINI_FAIL_NOT_FOUND:
+			return TEXT_NOT_FOUND;
+		case MAKINI_FAIL_BAD_REQUEST:
+			if (has_code && strcmp(eb->code, "UNSUPPORTED_API_VERSION") == 0)
+				return resp->api_version ? TEXT_API_VERSION_SERVED : TEXT_API_VERSION;
+			if (has_code && strcmp(eb->code, "INVALID_FILTER") == 0)
+				return TEXT_INVALID_FILTER;
+			return TEXT_BAD_REQUEST;
+		case MAKINI_FAIL_RATE_LIMITED:
+			return TEXT_RATE_LIMITED;
+		case MAKINI_FAIL_UNAVAILABLE:
 			if (resp->status == 500)
-				*message = psprintf("Makini server \"%s\" failed", server);
-			else if (resp->status == 503)
-				*message = psprintf("the ERP system behind Makini server \"%s\" is unavailable", server);
-			else
-				*message = psprintf("the ERP system behind Makini server \"%s\" failed to answer", server);
-			*hint = pstrdup("This is usually temporary: retry later. If it persists, check the connection's status in Makini or with makini_connection_status().");
-			break;
-		case FAIL_HTTP_OTHER:
-			*message = psprintf("Makini server \"%s\" answered with HTTP status %ld", server, resp->status);
-			if (resp->status >= 300 && resp->status < 400)
-				*hint = pstrdup("Check the server option url: redirects are not followed, so that the token goes only to the configured URL.");
-			else
-				*hint = pstrdup("Check the server option url; if it is right, report this to Makini with the request id.");
-			break;
-		case FAIL_UNREACHABLE:
-			if (tls_failure_text(resp, server, message, hint))
-				break;
-			*message = psprintf("Makini server \"%s\" is unreachable", server);
-			*hint = pstrdup("Check the server option url and that this database server can reach it (DNS, firewall, proxy, TLS certificates).");
-			break;
-		case FAIL_LOST:
-			if (resp->curl_code == CURLE_OPERATION_TIMEDOUT)
-			{
-				*message = psprintf("request to Makini server \"%s\" timed out", server);
-				*hint = pstrdup("Retry; if it keeps timing out, narrow the query with filters or raise the server option request_timeout.");
-			}
-			else
-			{
-				*message = psprintf("connection to Makini server \"%s\" was lost", server);
-				*hint = pstrdup("This is usually temporary: retry the query.");
-			}
-			break;
-		case FAIL_TOO_LARGE:
-		case FAIL_OUT_OF_MEMORY:
-			*message = psprintf("reply from Makini server \"%s\" is too large to receive", server);
-			*hint = pstrdup("Lower the page_size option of the foreign table or the server.");
-			break;
-		case FAIL_BAD_ENCODING:
-			*message = psprintf("invalid reply from Makini server \"%s\"", server);
-			*hint = pstrdup(BAD_REPLY_HINT);
-			break;
-		case FAIL_TRANSFER_OTHER:
-			*message = psprintf("request to Makini server \"%s\" failed", server);
-			*hint = pstrdup("Check the server option url.");
+				return TEXT_SERVER_FAILED;
+			return resp->status == 503 ? TEXT_ERP_UNAVAILABLE : TEXT_ERP_NO_ANSWER;
+		case MAKINI_FAIL_HTTP_OTHER:
+			return resp->status >= 300 && resp->status < 400 ?
+				TEXT_REDIRECT : TEXT_HTTP_OTHER;
+		case MAKINI_FAIL_CONNECT:
+		case MAKINI_FAIL_UNREACHABLE:
+			return TEXT_UNREACHABLE;
+		case MAKINI_FAIL_CA_FILE:
+			return TEXT_CA_FILE;
+		case MAKINI_FAIL_CERTIFICATE:
+			return resp->tls_verify_result > 1 ? TEXT_CERT_UNTRUSTED : TEXT_CERT_MISMATCH;
+		case MAKINI_FAIL_TIMEOUT:
+			return TEXT_TIMEOUT;
+		case MAKINI_FAIL_LOST:
+			return TEXT_LOST;
+		case MAKINI_FAIL_TOO_LARGE:
+			return TEXT_TOO_LARGE;
+		case MAKINI_FAIL_OUT_OF_MEMORY:
+			return TEXT_OUT_OF_MEMORY;
+		case MAKINI_FAIL_BAD_ENCODING:
+			return TEXT_BAD_ENCODING;
+		case MAKINI_FAIL_NONE:
+		case MAKINI_FAIL_TRANSFER_OTHER:
 			break;
 	}
-}
-
-/*
- * Whether a failed request means the server could not be reached: the
- * failures on_unreachable 'skip' turns into a WARNING.
- */
-bool
-makini_is_unreachable(const MakiniResponse *resp)
-{
-	return failure_kinds[classify(resp)].unreachable;
+	return TEXT_TRANSFER_OTHER;
 }
 
 /*
@@ -569,38 +392,32 @@ makini_report_failure(const MakiniResponse *resp,
 					  const MakiniReplyContext *ctx,
 					  bool skip_unreachable)
 {
-	FailureKind kind = classify(resp);
+	MakiniFailureKind kind = makini_classify(resp);
 	ErrorBody	eb;
+	FailureText text;
 	StringInfoData detail;
-	char	   *message = NULL;
-	char	   *hint = NULL;
 	bool		skip;
 
-	if (is_http_reply(resp))
-		parse_error_body(resp, &eb);
-	else
-		memset(&eb, 0, sizeof(eb));
-
+	parse_error_body(resp, &eb);
+	text = failure_text(kind, resp, &eb);
 	initStringInfo(&detail);
-	append_reply(&detail, resp, kind, &eb);
-	if (kind == FAIL_RATE_LIMITED && resp->retry_after != NULL)
+	append_reply(&detail, resp, text, &eb);
+	if (kind == MAKINI_FAIL_RATE_LIMITED && resp->retry_after != NULL)
 		appendStringInfo(&detail, "\nRetry-After: %s", resp->retry_after);
 	appendStringInfoChar(&detail, '\n');
 	append_request(&detail, ctx->path, pick_request_id(resp, ctx, &eb),
 				   resp->attempts);
 
-	failure_text(kind, resp, &eb, ctx->servername, &message, &hint);
-
-	skip = skip_unreachable && failure_kinds[kind].unreachable;
-	if (skip)
-		hint = psprintf("on_unreachable is 'skip' for server %s: its rows are missing from the result.",
-						quote_identifier(ctx->servername));
-
+	skip = skip_unreachable && makini_failure_unreachable(kind);
 	ereport(skip ? WARNING : ERROR,
-			(errcode(failure_kinds[kind].sqlstate),
-			 errmsg("%s", message),
+			(errcode(failure_texts[text].sqlstate),
+			 errmsg(failure_texts[text].message, ctx->servername, resp->status),
 			 errdetail_internal("%s", detail.data),
-			 errhint("%s", hint)));
+			 skip ?
+			 errhint("on_unreachable is 'skip' for server %s: its rows are missing from the result.",
+					 quote_identifier(ctx->servername)) :
+			 errhint(failure_texts[text].hint,
+					 quote_identifier(ctx->servername), resp->api_version)));
 	return true;
 }
 
@@ -612,22 +429,17 @@ makini_report_failure(const MakiniResponse *resp,
 char *
 makini_describe_failure(const MakiniResponse *resp)
 {
-	FailureKind kind;
+	MakiniFailureKind kind = makini_classify(resp);
 	ErrorBody	eb;
 	StringInfoData buf;
 	const char *request_id;
 
-	if (is_http_reply(resp) && resp->status >= 200 && resp->status < 300)
+	if (kind == MAKINI_FAIL_NONE)
 		return NULL;
 
-	kind = classify(resp);
-	if (is_http_reply(resp))
-		parse_error_body(resp, &eb);
-	else
-		memset(&eb, 0, sizeof(eb));
-
+	parse_error_body(resp, &eb);
 	initStringInfo(&buf);
-	append_reply(&buf, resp, kind, &eb);
+	append_reply(&buf, resp, failure_text(kind, resp, &eb), &eb);
 	request_id = resp->request_id ? resp->request_id : eb.request_id;
 	if (request_id != NULL)
 		appendStringInfo(&buf, " (request id %s)", request_id);

@@ -5,8 +5,12 @@
  *
  * One multi handle per backend drives every transfer; its connection cache
  * gives keep-alive, DNS caching and TLS reuse across requests and queries.
- * A connection cache keyed by user mapping keeps what a request needs (the
- * server's options, the prebuilt header list) and a few idle easy handles.
+ * An endpoint keeps what a request needs (the configuration its caller
+ * gave as plain values, the prebuilt header list with the token) and a few
+ * idle easy handles.  This file knows nothing of catalogs, options or SQL
+ * errors: connection.c keeps one endpoint per user mapping, and errors.c
+ * turns a failed response into a SQL error.  Whether to retry comes from
+ * failure.c's classification.
  *
  * A request lives in the memory context that was current when it started:
  * a reset callback on that context takes its easy handle out of the multi
@@ -44,14 +48,12 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "makini_fdw.h"
+#include "compat.h"
+#include "makini_http.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
 #error "makini_fdw needs libcurl 7.85.0 or later (CURLOPT_PROTOCOLS_STR)"
@@ -72,24 +74,19 @@ typedef struct MakiniHeaders
 	int			refcount;
 } MakiniHeaders;
 
-/* connection cache entry, one per user mapping; never removed */
-struct MakiniConnection
+/* an endpoint: a configuration and its token; never freed */
+struct MakiniEndpoint
 {
-	Oid			umid;			/* hash key: user mapping oid */
-	bool		invalidated;	/* server or mapping changed */
-	uint32		server_hashvalue;
-	uint32		mapping_hashvalue;
-	uint32		generation;		/* bumped at each rebuild */
-	Oid			userid;			/* the mapping's user (InvalidOid: PUBLIC) */
-	Oid			serverid;
-	MemoryContext cxt;			/* holds the copy of opts */
-	MakiniServerOptions opts;
-	MakiniHeaders *headers;		/* NULL until built */
+	bool		retired;		/* forgotten: handles in use are not kept */
+	uint32		generation;		/* bumped at each configuration */
+	MemoryContext cxt;			/* holds the copy of cfg */
+	MakiniHttpConfig cfg;
+	MakiniHeaders *headers;		/* NULL until a token is given */
 	CURL	   *idle[MAKINI_IDLE_HANDLES];
 	int			nidle;
 
 	/*
-	 * The rate budget every scan of this connection shares: requests on
+	 * The rate budget every scan of this endpoint shares: requests on
 	 * the wire now, and how many may be (max_concurrent_requests, halved
 	 * at each 429, one more after that many successes in a row); no
 	 * request ahead before paused_until (a 429's Retry-After).
@@ -122,7 +119,7 @@ typedef struct MakiniCaptured
 
 struct MakiniRequest
 {
-	MakiniConnection *conn;
+	MakiniEndpoint *conn;
 	MemoryContext cxt;			/* request, body and response live here */
 	MemoryContextCallback release_cb;
 	MakiniRequestState state;
@@ -131,7 +128,7 @@ struct MakiniRequest
 	MakiniHeaders *headers;		/* our reference, NULL once dropped */
 	uint32		generation;		/* of conn when the handle was taken */
 
-	char	   *servername;
+	char	   *server_name;	/* the endpoint's name when it started */
 	char	   *path;
 	MakiniStats *stats;
 	int			max_retries;
@@ -175,8 +172,7 @@ static const struct
 
 static CURLM *makini_multi = NULL;
 static CURLSH *makini_share = NULL;
-static int	makini_running = 0; /* transfers running after the last perform */
-static HTAB *ConnectionHash = NULL;
+static int	makini_running = 0; /* transfers running after the last drive */
 static struct libdeflate_decompressor *makini_inflater = NULL;
 static MakiniStats dummy_stats;
 
@@ -202,6 +198,85 @@ setopt_failed(const char *option, CURLcode rc)
 					option, curl_easy_strerror(rc))));
 }
 
+/* ------------------------------------------------------------------------
+ * What curl waits for: its socket and timer callbacks keep the sockets of
+ * the transfers (and what each waits for) and the time curl wants to be
+ * called again.  The waits (request_sleep, an async Append's) are built
+ * from them; the callbacks only record, never raise.
+ * ------------------------------------------------------------------------
+ */
+typedef struct CurlSocket
+{
+	curl_socket_t fd;
+	int			events;			/* MAKINI_WAIT_READ | MAKINI_WAIT_WRITE */
+} CurlSocket;
+
+static CurlSocket *curl_sockets = NULL; /* malloc'd: callbacks cannot throw */
+static int	curl_nsockets = 0;
+static int	curl_sockets_cap = 0;
+static bool curl_sockets_changed = true;	/* wait_set is out of date */
+static TimestampTz curl_timer_at = 0;	/* 0: curl wants no call */
+static WaitEventSet *wait_set = NULL;	/* latch, postmaster, curl_sockets */
+
+/*
+ * CURLMOPT_SOCKETFUNCTION: curl starts, changes or stops waiting on a
+ * socket.  Returns -1 (curl fails the transfer) only if memory runs out.
+ */
+static int
+socket_changed(CURL *easy, curl_socket_t fd, int what, void *userp,
+			   void *socketp)
+{
+	int			i;
+
+	for (i = 0; i < curl_nsockets; i++)
+		if (curl_sockets[i].fd == fd)
+			break;
+	curl_sockets_changed = true;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < curl_nsockets)
+			curl_sockets[i] = curl_sockets[--curl_nsockets];
+		return 0;
+	}
+	if (i == curl_nsockets)
+	{
+		if (curl_nsockets == curl_sockets_cap)
+		{
+			int			cap = Max(curl_sockets_cap * 2, 16);
+			CurlSocket *grown = realloc(curl_sockets, cap * sizeof(CurlSocket));
+
+			if (grown == NULL)
+				return -1;
+			curl_sockets = grown;
+			curl_sockets_cap = cap;
+		}
+		curl_sockets[curl_nsockets++].fd = fd;
+	}
+	curl_sockets[i].events =
+		((what == CURL_POLL_IN || what == CURL_POLL_INOUT) ? MAKINI_WAIT_READ : 0) |
+		((what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ? MAKINI_WAIT_WRITE : 0);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl wants to be called in ms (-1: never). */
+static int
+timer_changed(CURLM *multi, long ms, void *userp)
+{
+	curl_timer_at = ms < 0 ? 0 :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	return 0;
+}
+
+/* Milliseconds until curl's timer expires: -1 if none, 0 if due. */
+static long
+curl_timer_ms(void)
+{
+	if (curl_timer_at == 0)
+		return -1;
+	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+										   curl_timer_at);
+}
+
 /*
  * Create the backend's multi handle and TLS session share on first use.
  */
@@ -211,7 +286,7 @@ multi_init(void)
 	if (makini_multi != NULL)
 		return;
 
-	/* reference counted in libcurl: harmless if _PG_init did it too */
+	/* once per backend, on first use (nothing else initializes libcurl) */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -232,21 +307,35 @@ multi_init(void)
 				 errmsg("could not create a libcurl multi handle")));
 	curl_multi_setopt(makini_multi, CURLMOPT_MAXCONNECTS,
 					  (long) MAKINI_MAX_CONNECTS);
+	curl_multi_setopt(makini_multi, CURLMOPT_SOCKETFUNCTION, socket_changed);
+	curl_multi_setopt(makini_multi, CURLMOPT_TIMERFUNCTION, timer_changed);
 }
 
 /*
- * Run the multi handle without blocking and record every finished transfer
- * on its request (a message may belong to another request than the one
- * being polled: prefetches and async scans share the multi handle).
+ * Run the multi handle without blocking: let curl act on each socket it
+ * waits on (it tests them itself) and on its timer if due, then record
+ * every finished transfer on its request (a message may belong to another
+ * request than the one being polled: read-ahead and async scans share the
+ * multi handle).
  */
 static void
 multi_drive(void)
 {
-	CURLMcode	mc;
+	CURLMcode	mc = CURLM_OK;
 	CURLMsg    *msg;
 	int			left;
+	int			n = curl_nsockets;
+	curl_socket_t *fds = palloc(sizeof(curl_socket_t) * Max(n, 1));
 
-	mc = curl_multi_perform(makini_multi, &makini_running);
+	/* the callbacks change the table as curl acts: act on a copy */
+	for (int i = 0; i < n; i++)
+		fds[i] = curl_sockets[i].fd;
+	for (int i = 0; i < n && mc == CURLM_OK; i++)
+		mc = curl_multi_socket_action(makini_multi, fds[i], 0, &makini_running);
+	if (mc == CURLM_OK && curl_timer_ms() == 0)
+		mc = curl_multi_socket_action(makini_multi, CURL_SOCKET_TIMEOUT, 0,
+									  &makini_running);
+	pfree(fds);
 	if (mc != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -313,7 +402,7 @@ slist_add(struct curl_slist *list, const char *line)
  * only into the Authorization line; our formatted copy is wiped.
  */
 static MakiniHeaders *
-headers_build(const MakiniServerOptions *opts, const char *token)
+headers_build(const MakiniHttpConfig *opts, const char *token)
 {
 	struct curl_slist *list = NULL;
 	MakiniHeaders *headers;
@@ -348,110 +437,117 @@ headers_build(const MakiniServerOptions *opts, const char *token)
 }
 
 /*
- * The token of a user mapping; an error if it has none.
- */
-static const char *
-connection_token(UserMapping *um, const char *servername)
-{
-	const char *token = makini_get_token(um, servername);
-
-	if (token == NULL || token[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("user mapping for Makini server \"%s\" has no token",
-						servername),
-				 errhint("Use ALTER USER MAPPING ... OPTIONS (ADD token '...').")));
-	return token;
-}
-
-/*
  * Drop the connection's reference to its header list (on invalidation and
  * rebuild): with no request in flight the token goes from memory now, else
  * when the last of them ends.
  */
 static void
-connection_drop_headers(MakiniConnection *conn)
+connection_drop_headers(MakiniEndpoint *conn)
 {
-	if (conn->headers == NULL)
-		return;
-	headers_unref(conn->headers);
+	if (conn->headers != NULL)
+	{
+		headers_unref(conn->headers);
+		elog(DEBUG1, "makini_fdw: dropped the request headers of server \"%s\"",
+			 conn->cfg.name);
+	}
 	conn->headers = NULL;
-	elog(DEBUG1, "makini_fdw: dropped the request headers of server \"%s\"",
-		 conn->opts.servername);
-}
-
-/*
- * Build the header list again from the options kept and the mapping's
- * token: a scan that started before an invalidation goes on, with the
- * mapping's current token.
- */
-static void
-connection_rebuild_headers(MakiniConnection *conn)
-{
-	UserMapping *um = GetUserMapping(conn->userid, conn->serverid);
-
-	conn->headers = headers_build(&conn->opts,
-								  connection_token(um, conn->opts.servername));
 }
 
 /*
  * Free a connection's idle easy handles (on invalidation and rebuild).
  */
 static void
-connection_free_idle(MakiniConnection *conn)
+connection_free_idle(MakiniEndpoint *conn)
 {
 	while (conn->nidle > 0)
 		curl_easy_cleanup(conn->idle[--conn->nidle]);
 }
 
+/* A copy of str in the current memory context, or NULL. */
+static char *
+pstrdup_or_null(const char *str)
+{
+	return str ? pstrdup(str) : NULL;
+}
+
+/* A new endpoint, unconfigured (makini_endpoint_configure gives it all). */
+MakiniEndpoint *
+makini_endpoint_create(void)
+{
+	multi_init();
+	return MemoryContextAllocZero(TopMemoryContext, sizeof(MakiniEndpoint));
+}
+
 /*
- * (Re)build a cache entry from the options and the mapping's token.
+ * (Re)configure an endpoint: copy cfg, build the headers with the token.
  *
  * Requests in flight keep their own header reference, and their handles
  * carry the old generation, so they are freed rather than reused when they
- * come back.  Until the headers are built the entry counts as unbuilt, so
- * an error in between (no token, out of memory) means a rebuild next time.
- * Like postgres_fdw, clear invalidated first: an invalidation arriving
- * while we read the catalogs must not be lost.
+ * come back.  Until the headers are built the endpoint has no token
+ * (makini_endpoint_has_token), so an error in between (out of memory)
+ * leaves it to be configured again.
  */
-static void
-connection_build(MakiniConnection *conn, const MakiniServerOptions *opts,
-				 UserMapping *um)
+void
+makini_endpoint_configure(MakiniEndpoint *conn, const MakiniHttpConfig *cfg,
+						  const char *token)
 {
 	MemoryContext oldcxt;
 
 	connection_free_idle(conn);
 	connection_drop_headers(conn);
 	conn->generation++;
-	conn->invalidated = false;
-	conn->userid = um->userid;
-	conn->serverid = um->serverid;
-	conn->server_hashvalue =
-		GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(um->serverid));
-	conn->mapping_hashvalue =
-		GetSysCacheHashValue1(USERMAPPINGOID, ObjectIdGetDatum(um->umid));
+	conn->retired = false;
 
 	if (conn->cxt == NULL)
 		conn->cxt = AllocSetContextCreate(TopMemoryContext,
-										  "makini_fdw connection",
+										  "makini_fdw endpoint",
 										  ALLOCSET_SMALL_SIZES);
 	else
 		MemoryContextReset(conn->cxt);
 
 	oldcxt = MemoryContextSwitchTo(conn->cxt);
-	conn->opts = *opts;
-	conn->opts.servername = pstrdup(opts->servername);
-	conn->opts.url = pstrdup(opts->url ? opts->url : MAKINI_DEFAULT_URL);
-	conn->opts.api_version = opts->api_version ? pstrdup(opts->api_version) : NULL;
-	conn->opts.host = pstrdup(opts->host);
-	conn->opts.proxy = opts->proxy ? pstrdup(opts->proxy) : NULL;
-	conn->opts.ca_file = opts->ca_file ? pstrdup(opts->ca_file) : NULL;
+	conn->cfg = *cfg;
+	conn->cfg.name = pstrdup(cfg->name);
+	conn->cfg.url = pstrdup(cfg->url);
+	conn->cfg.api_version = pstrdup_or_null(cfg->api_version);
+	conn->cfg.proxy = pstrdup_or_null(cfg->proxy);
+	conn->cfg.ca_file = pstrdup_or_null(cfg->ca_file);
 	MemoryContextSwitchTo(oldcxt);
 
-	conn->headers = headers_build(&conn->opts,
-								  connection_token(um, conn->opts.servername));
-	conn->allowed = Max(conn->opts.max_concurrent_requests, 1);
+	conn->allowed = Max(conn->cfg.max_concurrent_requests, 1);
 	conn->successes = 0;
+	makini_endpoint_set_token(conn, token);
+}
+
+/* Does the endpoint have its token (it was dropped by forget)? */
+bool
+makini_endpoint_has_token(MakiniEndpoint *conn)
+{
+	return conn->headers != NULL;
+}
+
+/*
+ * Give the endpoint its token again after makini_endpoint_forget: a scan
+ * that started before goes on, with the token its caller has now.
+ */
+void
+makini_endpoint_set_token(MakiniEndpoint *conn, const char *token)
+{
+	connection_drop_headers(conn);
+	conn->headers = headers_build(&conn->cfg, token);
+}
+
+/*
+ * The configuration changed (server or user mapping altered): free the
+ * idle handles and drop the header list, which holds the token, now;
+ * handles and headers in use are freed when their request ends.
+ */
+void
+makini_endpoint_forget(MakiniEndpoint *conn)
+{
+	conn->retired = true;
+	connection_free_idle(conn);
+	connection_drop_headers(conn);
 }
 
 /*
@@ -459,7 +555,7 @@ connection_build(MakiniConnection *conn, const MakiniServerOptions *opts,
  * one a scan cannot do without?  Scans ask before sending a page ahead.
  */
 bool
-makini_connection_has_room(MakiniConnection *conn)
+makini_endpoint_has_room(MakiniEndpoint *conn)
 {
 	return conn->in_flight < conn->allowed &&
 		GetCurrentTimestamp() >= conn->paused_until;
@@ -470,7 +566,7 @@ makini_connection_has_room(MakiniConnection *conn)
  * nothing ahead before its Retry-After (delay_ms) has passed.
  */
 static void
-connection_throttle(MakiniConnection *conn, long delay_ms)
+connection_throttle(MakiniEndpoint *conn, long delay_ms)
 {
 	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													Max(delay_ms, 0L));
@@ -482,81 +578,15 @@ connection_throttle(MakiniConnection *conn, long delay_ms)
 
 /* A request succeeded: after as many in a row as allowed, allow one more. */
 static void
-connection_recover(MakiniConnection *conn)
+connection_recover(MakiniEndpoint *conn)
 {
-	if (conn->allowed >= conn->opts.max_concurrent_requests)
+	if (conn->allowed >= conn->cfg.max_concurrent_requests)
 		return;
 	if (++conn->successes >= conn->allowed)
 	{
 		conn->allowed++;
 		conn->successes = 0;
 	}
-}
-
-/*
- * Syscache callback: mark the entries of a changed server or user mapping
- * invalid (as postgres_fdw does), free their idle handles and drop their
- * header list, which holds the token; handles and headers in use are freed
- * when their request ends.
- */
-static void
-makini_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
-{
-	HASH_SEQ_STATUS scan;
-	MakiniConnection *conn;
-
-	hash_seq_init(&scan, ConnectionHash);
-	while ((conn = (MakiniConnection *) hash_seq_search(&scan)) != NULL)
-	{
-		if (hashvalue == 0 ||
-			(cacheid == FOREIGNSERVEROID &&
-			 conn->server_hashvalue == hashvalue) ||
-			(cacheid == USERMAPPINGOID &&
-			 conn->mapping_hashvalue == hashvalue))
-		{
-			conn->invalidated = true;
-			connection_free_idle(conn);
-			connection_drop_headers(conn);
-		}
-	}
-}
-
-/*
- * Return the cached connection of a user mapping, building it on first use
- * and after an invalidation.  The options' connection-level fields are
- * used (url, api_version, timeouts, retries): a table's on_unreachable is
- * its scan's business (MAKINI_SKIP_UNREACHABLE).  Strings
- * returned by the accessors below stay valid until the next rebuild.
- */
-MakiniConnection *
-makini_get_connection(const MakiniServerOptions *opts, UserMapping *um)
-{
-	MakiniConnection *conn;
-	bool		found;
-
-	if (ConnectionHash == NULL)
-	{
-		HASHCTL		ctl;
-
-		multi_init();
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(MakiniConnection);
-		ConnectionHash = hash_create("makini_fdw connections", 8, &ctl,
-									 HASH_ELEM | HASH_BLOBS);
-		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
-									  makini_inval_callback, (Datum) 0);
-		CacheRegisterSyscacheCallback(USERMAPPINGOID,
-									  makini_inval_callback, (Datum) 0);
-	}
-
-	conn = hash_search(ConnectionHash, &um->umid, HASH_ENTER, &found);
-	if (!found)
-		memset((char *) conn + sizeof(Oid), 0,
-			   sizeof(MakiniConnection) - sizeof(Oid));
-
-	if (conn->headers == NULL || conn->invalidated)
-		connection_build(conn, opts, um);
-	return conn;
 }
 
 /* ------------------------------------------------------------------------
@@ -687,7 +717,7 @@ check_interrupts(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
  * Take an easy handle: an idle one of the connection, or a new one.
  */
 static CURL *
-handle_acquire(MakiniConnection *conn)
+handle_acquire(MakiniEndpoint *conn)
 {
 	CURL	   *easy;
 
@@ -735,14 +765,14 @@ request_detach(MakiniRequest *req)
 static void
 request_release(MakiniRequest *req)
 {
-	MakiniConnection *conn = req->conn;
+	MakiniEndpoint *conn = req->conn;
 
 	if (req->attached)
 		request_detach(req);
 	if (req->easy != NULL)
 	{
 		curl_easy_reset(req->easy);
-		if (!conn->invalidated && req->generation == conn->generation &&
+		if (!conn->retired && req->generation == conn->generation &&
 			conn->nidle < MAKINI_IDLE_HANDLES)
 			conn->idle[conn->nidle++] = req->easy;
 		else
@@ -777,7 +807,7 @@ request_release_callback(void *arg)
  * and host names always verified, against ca_file if given.
  */
 static void
-request_setup_transport(CURL *easy, const MakiniServerOptions *opts)
+request_setup_transport(CURL *easy, const MakiniHttpConfig *opts)
 {
 	MAKINI_SETOPT(easy, CURLOPT_PROXY, opts->proxy ? opts->proxy : "");
 	MAKINI_SETOPT(easy, CURLOPT_NOPROXY, "");
@@ -799,7 +829,7 @@ static void
 request_setup(MakiniRequest *req, const char *url)
 {
 	CURL	   *easy = req->easy;
-	const MakiniServerOptions *opts = &req->conn->opts;
+	const MakiniHttpConfig *opts = &req->conn->cfg;
 
 	MAKINI_SETOPT(easy, CURLOPT_URL, url);
 	MAKINI_SETOPT(easy, CURLOPT_HTTPGET, 1L);
@@ -855,11 +885,10 @@ request_send(MakiniRequest *req)
  * Start a GET of base URL + path (path and query, starting with '/').
  * The request, its body and its response live in CurrentMemoryContext;
  * resetting or deleting that context ends the transfer and returns the
- * handle.
+ * handle.  The endpoint must have its token (makini_endpoint_has_token).
  */
 MakiniRequest *
-makini_request_start(MakiniConnection *conn, const char *path,
-					 MakiniStats *stats)
+makini_http_start(MakiniEndpoint *conn, const char *path, MakiniStats *stats)
 {
 	MakiniRequest *req;
 	char	   *url;
@@ -867,20 +896,18 @@ makini_request_start(MakiniConnection *conn, const char *path,
 	if (path == NULL || path[0] != '/')
 		elog(ERROR, "makini_fdw: request path must start with \"/\"");
 	if (conn->headers == NULL)
-		connection_rebuild_headers(conn);
-	/* makini_fdw.allowed_hosts or the owner may have changed meanwhile */
-	makini_check_host_allowed(&conn->opts);
+		elog(ERROR, "makini_fdw: request to an endpoint without its token");
 
 	req = palloc0(sizeof(MakiniRequest));
 	req->conn = conn;
 	req->cxt = CurrentMemoryContext;
 	req->state = REQ_CANCELLED;
-	req->servername = pstrdup(conn->opts.servername);
+	req->server_name = pstrdup(conn->cfg.name);
 	req->path = pstrdup(path);
 	req->stats = stats ? stats : &dummy_stats;
-	req->max_retries = Max(conn->opts.max_retries, 0);
-	req->max_retry_wait_ms = Max(conn->opts.max_retry_wait, 0) * 1000L;
-	url = psprintf("%s%s", conn->opts.url, path);
+	req->max_retries = Max(conn->cfg.max_retries, 0);
+	req->max_retry_wait_ms = Max(conn->cfg.max_retry_wait, 0) * 1000L;
+	url = psprintf("%s%s", conn->cfg.url, path);
 
 	/* from here on, whatever happens, the context's reset releases */
 	req->release_cb.func = request_release_callback;
@@ -900,29 +927,6 @@ makini_request_start(MakiniConnection *conn, const char *path,
 }
 
 /*
- * Parse Retry-After (delay in seconds, or an HTTP-date) into milliseconds
- * from now; -1 if absent or unparsable.
- */
-static long
-retry_after_ms(const char *value)
-{
-	time_t		when;
-
-	if (value == NULL || value[0] == '\0')
-		return -1;
-	if (strspn(value, "0123456789") == strlen(value))
-	{
-		if (strlen(value) > 6)	/* over 11 days: effectively never */
-			return LONG_MAX / 2;
-		return atol(value) * 1000L;
-	}
-	when = curl_getdate(value, NULL);
-	if (when == -1)
-		return -1;
-	return Max((long) (when - time(NULL)), 0L) * 1000L;
-}
-
-/*
  * How long to wait before the next retry: exponential backoff with full
  * jitter, cut to what is left of max_retry_wait, and at least what
  * Retry-After asks; -1 when the retries are used up or Retry-After asks
@@ -935,7 +939,7 @@ backoff_ms(MakiniRequest *req, const MakiniResponse *resp)
 {
 	long		ceiling;
 	long		delay;
-	long		asked = retry_after_ms(resp->retry_after);
+	long		asked = resp->retry_after_ms;
 	long		left = Max(req->max_retry_wait_ms - req->waited_ms, 0L);
 
 	if (req->retries >= req->max_retries || asked > left)
@@ -1091,6 +1095,22 @@ header_text(const char *value)
 }
 
 /*
+ * The delay the attempt's Retry-After header asks for (seconds, or an
+ * HTTP-date: libcurl reads both), in milliseconds; -1 if none was sent.
+ * A value over a day counts as a day: far beyond any max_retry_wait.
+ */
+static long
+retry_after_ms(MakiniRequest *req)
+{
+	curl_off_t	seconds = 0;
+
+	if (req->hdr.retry_after[0] == '\0' ||
+		curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK)
+		return -1;
+	return (long) Min(Max(seconds, 0), (curl_off_t) SECS_PER_DAY) * 1000L;
+}
+
+/*
  * Turn the attempt that just finished into a MakiniResponse in the
  * request's context.  A transfer failure has status 0 even if a status
  * line arrived (a partial reply is no reply).  The body buffer is shared
@@ -1139,6 +1159,7 @@ request_make_response(MakiniRequest *req)
 	/* what may reach messages and columns: checked as UTF-8, converted */
 	resp->request_id = header_text(hdr->request_id);
 	resp->retry_after = hdr->retry_after[0] ? pstrdup(hdr->retry_after) : NULL;
+	resp->retry_after_ms = retry_after_ms(req);
 	resp->content_type = header_text(hdr->content_type);
 	resp->api_version = header_text(hdr->api_version);
 	resp->sunset = header_text(hdr->sunset);
@@ -1151,28 +1172,12 @@ request_make_response(MakiniRequest *req)
 }
 
 /*
- * What the message's context is: the server, the path, the request id.
- */
-static MakiniReplyContext
-request_context(MakiniRequest *req)
-{
-	MakiniReplyContext ctx;
-
-	ctx.servername = req->servername;
-	ctx.path = req->path;
-	ctx.request_id = req->resp ? req->resp->request_id : NULL;
-	return ctx;
-}
-
-/*
  * Record the final response: the body now belongs to it, the handle goes
- * back, and a success counts in the stats and is checked for deprecation.
+ * back, and a success counts in the stats.
  */
 static void
 request_finish(MakiniRequest *req, MakiniResponse *resp)
 {
-	MakiniReplyContext ctx;
-
 	req->resp = resp;
 	req->body = NULL;
 	req->body_len = req->body_cap = 0;
@@ -1183,8 +1188,6 @@ request_finish(MakiniRequest *req, MakiniResponse *resp)
 	{
 		req->stats->pages++;
 		req->stats->bytes += resp->len;
-		ctx = request_context(req);
-		makini_check_deprecation(resp, &ctx);
 	}
 }
 
@@ -1198,6 +1201,7 @@ static void
 request_attempt_done(MakiniRequest *req)
 {
 	MakiniResponse *resp;
+	MakiniFailureKind kind;
 	long		delay;
 
 	request_detach(req);
@@ -1210,11 +1214,12 @@ request_attempt_done(MakiniRequest *req)
 	}
 
 	resp = request_make_response(req);
-	if (resp->status == 429)
-		connection_throttle(req->conn, retry_after_ms(resp->retry_after));
-	else if (makini_response_ok(resp))
+	kind = makini_classify(resp);
+	if (kind == MAKINI_FAIL_RATE_LIMITED)
+		connection_throttle(req->conn, resp->retry_after_ms);
+	else if (kind == MAKINI_FAIL_NONE)
 		connection_recover(req->conn);
-	if (makini_is_retryable(resp) && (delay = backoff_ms(req, resp)) >= 0)
+	if (makini_failure_retryable(kind) && (delay = backoff_ms(req, resp)) >= 0)
 	{
 		req->retries++;
 		req->waited_ms += delay;
@@ -1233,7 +1238,8 @@ request_attempt_done(MakiniRequest *req)
 
 /*
  * Make progress without blocking; true once a final result is ready (then
- * makini_request_wait returns at once).  Cheap: one curl_multi_perform.
+ * makini_http_finish returns at once).  Cheap: curl acts on the sockets it
+ * waits on, no more.
  */
 bool
 makini_request_poll(MakiniRequest *req)
@@ -1258,76 +1264,96 @@ makini_request_poll(MakiniRequest *req)
 }
 
 /*
- * Block for at most MAKINI_POLL_MS: on the sockets while transfers run,
- * on the latch (woken by signals) during a backoff with nothing to drive.
+ * Build the wait set again from curl's sockets, the latch (signals: cancel,
+ * termination) and the postmaster's death; the old one is freed first, so
+ * an error in between leaves none to leak.
+ */
+static void
+wait_set_rebuild(void)
+{
+	if (wait_set != NULL)
+		FreeWaitEventSet(wait_set);
+	wait_set = NULL;
+	wait_set = makini_create_wait_event_set(curl_nsockets + 2);
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
+					  NULL, NULL);
+	for (int i = 0; i < curl_nsockets; i++)
+		AddWaitEventToSet(wait_set,
+						  ((curl_sockets[i].events & MAKINI_WAIT_READ) ?
+						   WL_SOCKET_READABLE : 0) |
+						  ((curl_sockets[i].events & MAKINI_WAIT_WRITE) ?
+						   WL_SOCKET_WRITEABLE : 0),
+						  curl_sockets[i].fd, NULL, NULL);
+	curl_sockets_changed = false;
+}
+
+/*
+ * Block until a socket of curl's is ready, curl's timer or the request's
+ * backoff expires, or the latch is set -- for at most MAKINI_POLL_MS.  The
+ * caller then checks for interrupts and drives the transfers.
  */
 static void
 request_sleep(MakiniRequest *req)
 {
 	long		timeout = makini_request_timeout_ms(req);
+	WaitEvent	event;
 
 	if (timeout < 0 || timeout > MAKINI_POLL_MS)
 		timeout = MAKINI_POLL_MS;
+	if (curl_sockets_changed || wait_set == NULL)
+		wait_set_rebuild();
+	if (WaitEventSetWait(wait_set, timeout, &event, 1, PG_WAIT_EXTENSION) > 0 &&
+		(event.events & WL_LATCH_SET))
+		ResetLatch(MyLatch);
+}
 
-	if (req->state == REQ_BACKOFF && makini_running == 0)
-	{
-		int			rc = WaitLatch(MyLatch,
-								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   timeout, PG_WAIT_EXTENSION);
-
-		if (rc & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-	}
-	else
-	{
-		/* shown in pg_stat_activity as the latch wait above is */
-		pgstat_report_wait_start(PG_WAIT_EXTENSION);
-		curl_multi_poll(makini_multi, NULL, 0, (int) timeout, NULL);
-		pgstat_report_wait_end();
-	}
+/*
+ * Serve interrupts before a wait: cancel, statement_timeout and
+ * termination raise here; a dead postmaster ends the backend (as
+ * WL_EXIT_ON_PM_DEATH would, also while curl waits on sockets).
+ */
+static void
+wait_check(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (!PostmasterIsAlive())
+		proc_exit(1);
 }
 
 /*
  * Wait for the final result, interruptibly (cancel, statement_timeout and
- * termination act within MAKINI_POLL_MS, in transfers and in backoffs).
- * Success: the response.  Failure: returned with MAKINI_NO_RAISE (or
- * MAKINI_ALLOW_404 for a 404), else reported by errors.c, which raises or,
- * for an unreachable server with MAKINI_SKIP_UNREACHABLE (the caller's
- * table has on_unreachable 'skip'), warns: then NULL.
+ * termination act within MAKINI_POLL_MS, in transfers and in backoffs),
+ * and return it, success or failure: what a failure means is the caller's
+ * business (failure.c classifies it, errors.c reports it).
  */
 MakiniResponse *
-makini_request_wait(MakiniRequest *req, int flags)
+makini_http_finish(MakiniRequest *req)
 {
-	MakiniResponse *resp;
-	MakiniReplyContext ctx;
-
 	for (;;)
 	{
-		CHECK_FOR_INTERRUPTS();
-		/* as WL_EXIT_ON_PM_DEATH, also while curl waits on sockets */
-		if (!PostmasterIsAlive())
-			proc_exit(1);
+		wait_check();
 		if (makini_request_poll(req))
 			break;
 		request_sleep(req);
 	}
 	if (req->state != REQ_DONE)
 		elog(ERROR, "makini_fdw: request GET %s was cancelled", req->path);
+	return req->resp;
+}
 
-	resp = req->resp;
-	if (makini_response_ok(resp))
-		return resp;
-	if (flags & MAKINI_NO_RAISE)
-		return resp;
-	if ((flags & MAKINI_ALLOW_404) && resp->curl_code == CURLE_OK &&
-		resp->status == 404)
-		return resp;
+/* The path (and query) of a request, as given to makini_http_start. */
+const char *
+makini_request_path(MakiniRequest *req)
+{
+	return req->path;
+}
 
-	ctx = request_context(req);
-	if (makini_report_failure(resp, &ctx, (flags & MAKINI_SKIP_UNREACHABLE) != 0))
-		return NULL;
-	elog(ERROR, "makini_fdw: failure of GET %s was not reported", req->path);
-	return NULL;				/* keep compiler quiet */
+/* The name of the endpoint a request went to, as it was then. */
+const char *
+makini_request_server_name(MakiniRequest *req)
+{
+	return req->server_name;
 }
 
 /*
@@ -1335,7 +1361,7 @@ makini_request_wait(MakiniRequest *req, int flags)
  * arrived in full -- not yet decoded nor judged -- or the request is over.
  * True if that reply is a complete 2xx: its connection is free again, and
  * another request can go out on it while the caller decodes and parses
- * this one (makini_request_wait then finishes it).
+ * this one (makini_http_finish then finishes it).
  */
 bool
 makini_request_wait_arrival(MakiniRequest *req)
@@ -1344,10 +1370,7 @@ makini_request_wait_arrival(MakiniRequest *req)
 	{
 		long		status = 0;
 
-		CHECK_FOR_INTERRUPTS();
-		/* as in makini_request_wait */
-		if (!PostmasterIsAlive())
-			proc_exit(1);
+		wait_check();
 		if (req->state == REQ_DONE)
 			return makini_response_ok(req->resp);
 		if (req->state != REQ_RUNNING)
@@ -1390,9 +1413,7 @@ makini_request_timeout_ms(MakiniRequest *req)
 	switch (req->state)
 	{
 		case REQ_RUNNING:
-			if (req->transfer_done ||
-				curl_multi_timeout(makini_multi, &ms) != CURLM_OK)
-				ms = 0;
+			ms = req->transfer_done ? 0 : curl_timer_ms();
 			break;
 		case REQ_BACKOFF:
 			ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
@@ -1408,53 +1429,18 @@ makini_request_timeout_ms(MakiniRequest *req)
 
 /*
  * The sockets curl's transfers are waiting on, for a wait that is not
- * makini_request_wait's (an async Append's): up to max of them in fds, with
- * MAKINI_WAIT_READ / MAKINI_WAIT_WRITE in events; returns how many.  A
- * socket numbered FD_SETSIZE or above is not listed (curl_multi_fdset
- * cannot): the caller's own cap on the wait must cover it.
+ * makini_http_finish's (an async Append's): up to max of them in fds, with
+ * MAKINI_WAIT_READ / MAKINI_WAIT_WRITE in events; returns how many.
  */
 int
 makini_wait_sockets(int *fds, int *events, int max)
 {
-	fd_set		rd,
-				wr,
-				ex;
-	int			maxfd = -1;
-	int			n = 0;
+	int			n = Min(curl_nsockets, max);
 
-	if (makini_multi == NULL)
-		return 0;
-	FD_ZERO(&rd);
-	FD_ZERO(&wr);
-	FD_ZERO(&ex);
-	if (curl_multi_fdset(makini_multi, &rd, &wr, &ex, &maxfd) != CURLM_OK)
-		return 0;
-	for (int fd = 0; fd <= maxfd && n < max; fd++)
+	for (int i = 0; i < n; i++)
 	{
-		int			ev = (FD_ISSET(fd, &rd) ? MAKINI_WAIT_READ : 0) |
-			(FD_ISSET(fd, &wr) ? MAKINI_WAIT_WRITE : 0);
-
-		if (ev == 0)
-			continue;
-		fds[n] = fd;
-		events[n++] = ev;
+		fds[i] = curl_sockets[i].fd;
+		events[i] = curl_sockets[i].events;
 	}
 	return n;
-}
-
-/* Did a complete 2xx reply arrive? */
-bool
-makini_response_ok(const MakiniResponse *resp)
-{
-	return resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300;
-}
-
-/*
- * One GET: start it and wait for its final result.
- */
-MakiniResponse *
-makini_http_get(MakiniConnection *conn, const char *path, MakiniStats *stats,
-				int flags)
-{
-	return makini_request_wait(makini_request_start(conn, path, stats), flags);
 }

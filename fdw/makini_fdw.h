@@ -4,9 +4,12 @@
  *		  Shared declarations of makini_fdw: the interfaces between its files.
  *
  * Data flows one way: options.c resolves what the user configured,
- * pushdown.c/request.c turn a query into Makini requests, http.c sends them,
- * page.c parses the replies, convert.c turns values into Datums, and
- * errors.c is the one place where a failure becomes a SQL error.
+ * pushdown.c/request.c turn a query into Makini requests, connection.c
+ * hands them with the server's configuration to the HTTP side
+ * (makini_http.h: http.c sends them, failure.c classifies failures; it
+ * knows nothing of SQL), page.c parses the replies, convert.c turns values
+ * into Datums, and errors.c is the one place where a failure becomes a SQL
+ * error.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,8 +31,8 @@
 #include "utils/relcache.h"
 
 #include "compat.h"
+#include "makini_http.h"
 
-#define MAKINI_FDW_VERSION "1.0.0"
 #define MAKINI_DEFAULT_URL "https://api.makini.io"
 #define MAKINI_API_PREFIX "/api/erp/"
 
@@ -82,36 +85,10 @@ extern void makini_check_host_allowed(const MakiniServerOptions *opts);
 extern bool makini_host_allowed(const MakiniServerOptions *opts);
 
 /* ------------------------------------------------------------------------
- * http.c: libcurl transfers — a connection cache per user mapping, one
- * GET with retries and backoff, interruptible waits, non-blocking progress
- * for prefetch and async scans.
+ * connection.c: an HTTP endpoint per user mapping, configured from the
+ * catalogs; requests whose failures become SQL errors (errors.c).
  * ------------------------------------------------------------------------
  */
-typedef struct MakiniStats
-{
-	int64		requests;		/* HTTP requests sent, retries included */
-	int64		retries;
-	int64		pages;			/* successful list/item responses */
-	int64		bytes;			/* body bytes received (decoded) */
-} MakiniStats;
-
-typedef struct MakiniResponse
-{
-	long		status;			/* HTTP status; 0 if no response arrived */
-	char	   *body;			/* NUL-terminated decoded body */
-	size_t		len;
-	char	   *request_id;		/* X-Request-Id, or NULL */
-	char	   *retry_after;	/* Retry-After as sent, or NULL */
-	char	   *content_type;
-	char	   *api_version;	/* X-Api-Version served, or NULL */
-	char	   *sunset;			/* Sunset header, or NULL */
-	bool		deprecated;		/* Deprecation header present */
-	int			curl_code;		/* CURLcode; 0 when a response arrived */
-	long		tls_verify_result;	/* X.509 verification result of the
-									 * peer's certificate (0: trusted) */
-	char	   *curl_error;		/* curl's error text, or NULL */
-	int			attempts;		/* requests made for this result */
-} MakiniResponse;
 
 /* flags of makini_request_wait */
 #define MAKINI_RAISE		0x00	/* ERROR (via errors.c) on failure */
@@ -120,7 +97,6 @@ typedef struct MakiniResponse
 #define MAKINI_SKIP_UNREACHABLE	0x04	/* warn, return NULL: server unreachable */
 
 typedef struct MakiniConnection MakiniConnection;
-typedef struct MakiniRequest MakiniRequest;
 
 extern MakiniConnection *makini_get_connection(const MakiniServerOptions *opts,
 											   UserMapping *um);
@@ -128,17 +104,7 @@ extern bool makini_connection_has_room(MakiniConnection *conn);
 extern MakiniRequest *makini_request_start(MakiniConnection *conn,
 										   const char *path,
 										   MakiniStats *stats);
-extern bool makini_request_poll(MakiniRequest *req);
-extern bool makini_request_wait_arrival(MakiniRequest *req);
 extern MakiniResponse *makini_request_wait(MakiniRequest *req, int flags);
-extern void makini_request_cancel(MakiniRequest *req);
-extern long makini_request_timeout_ms(MakiniRequest *req);
-extern bool makini_response_ok(const MakiniResponse *resp);
-
-/* what makini_wait_sockets says a socket waits for */
-#define MAKINI_WAIT_READ	0x01
-#define MAKINI_WAIT_WRITE	0x02
-extern int	makini_wait_sockets(int *fds, int *events, int max);
 extern MakiniResponse *makini_http_get(MakiniConnection *conn, const char *path,
 									   MakiniStats *stats, int flags);
 
@@ -159,9 +125,6 @@ extern bool makini_report_failure(const MakiniResponse *resp,
 								  const MakiniReplyContext *ctx,
 								  bool skip_unreachable);
 extern char *makini_describe_failure(const MakiniResponse *resp);
-extern char *makini_remote_text(const char *s, size_t len);
-extern bool makini_is_retryable(const MakiniResponse *resp);
-extern bool makini_is_unreachable(const MakiniResponse *resp);
 extern void makini_check_deprecation(const MakiniResponse *resp,
 									 const MakiniReplyContext *ctx);
 pg_noreturn extern void makini_bad_reply(const MakiniReplyContext *ctx,

@@ -16,6 +16,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <curl/curl.h>
+
 #include "makini_fdw.h"
 
 #include "access/reloptions.h"
@@ -358,69 +360,123 @@ span_is(const char *s, size_t n, const char *allowed)
 
 #define ALNUM_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
+#define URL_SCHEME_DETAIL "The URL must start with \"http://\" or \"https://\"."
+#define URL_PORT_DETAIL "The URL's port must be a number from 1 to 65535."
+#define URL_NO_HOST_DETAIL "The URL has no host."
+#define URL_HOST_DETAIL "The URL's host name contains an invalid character."
+
+/* A part of a URL libcurl parsed, copied into palloc'd memory; or NULL. */
+static char *
+url_part(CURLU *u, CURLUPart what)
+{
+	char	   *value = NULL;
+	char	   *result;
+
+	if (curl_url_get(u, what, &value, 0) != CURLUE_OK || value == NULL)
+		return NULL;
+	result = pstrdup(value);
+	curl_free(value);
+	return result;
+}
+
 /*
- * Checks the authority of a URL (host and optional port, n bytes at p);
- * copies the host, without brackets, into *host.
+ * Checks a URL with libcurl's parser (u receives it): an http or https
+ * URL with a host, an optional port and path, nothing else.  What libcurl
+ * lets pass is checked here: it takes "https:///x" as host "x", drops an
+ * empty port, accepts port 0 and any character but a few in a host name.
+ * Sets *is_http and *host (as written, without brackets).
  */
 static const char *
-check_authority(const char *p, size_t n, char **host)
+check_url_parts(CURLU *u, const char *url, bool *is_http, char **host)
 {
-	const char *hend;
-	const char *port;
-	int			portnum;
+	const char *authority;
+	char	   *scheme;
+	char	   *port;
+	size_t		n;
 
-	if (memchr(p, '@', n))
-		return "The URL must not contain a user name or password.";
-	if (n > 0 && p[0] == '[')
+	switch (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME))
 	{
-		hend = memchr(p, ']', n);
-		if (!hend || !span_is(p + 1, hend - p - 1, "0123456789abcdefABCDEF:."))
+		case CURLUE_OK:
+			break;
+		case CURLUE_OUT_OF_MEMORY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+			break;
+		case CURLUE_NO_HOST:
+			return URL_NO_HOST_DETAIL;
+		case CURLUE_BAD_PORT_NUMBER:
+			return URL_PORT_DETAIL;
+		case CURLUE_BAD_IPV6:
 			return "The URL's IPv6 address is malformed.";
-		*host = pnstrdup(p + 1, hend - p - 1);
-		port = hend + 1;
+		case CURLUE_BAD_HOSTNAME:
+			return URL_HOST_DETAIL;
+		default:
+			return URL_SCHEME_DETAIL;
 	}
+	scheme = url_part(u, CURLUPART_SCHEME);
+	*is_http = scheme != NULL && pg_strcasecmp(scheme, "http") == 0;
+	if (!*is_http && (scheme == NULL || pg_strcasecmp(scheme, "https") != 0))
+		return URL_SCHEME_DETAIL;
+	if (url_part(u, CURLUPART_USER) != NULL ||
+		url_part(u, CURLUPART_PASSWORD) != NULL)
+		return "The URL must not contain a user name or password.";
+	if (url_part(u, CURLUPART_QUERY) != NULL ||
+		url_part(u, CURLUPART_FRAGMENT) != NULL)
+		return "The URL must not contain a query string or a fragment.";
+
+	authority = strstr(url, "://") + 3;
+	n = strcspn(authority, "/");
+	if (n == 0)
+		return URL_NO_HOST_DETAIL;
+	port = url_part(u, CURLUPART_PORT);
+	if (authority[n - 1] == ':' || (port != NULL && atoi(port) < 1))
+		return URL_PORT_DETAIL;
+
+	/*
+	 * The host as written, not as libcurl normalizes it ("127.1" would
+	 * become "127.0.0.1"): the loopback rule and allowed_hosts judge what
+	 * the user wrote.  libcurl has checked an IPv6 address.
+	 */
+	if (authority[0] == '[')
+		*host = pnstrdup(authority + 1, strcspn(authority, "]") - 1);
 	else
 	{
-		hend = memchr(p, ':', n);
-		if (!hend)
-			hend = p + n;
-		if (!span_is(p, hend - p, ALNUM_CHARS ".-"))
-			return "The URL's host name contains an invalid character.";
-		*host = pnstrdup(p, hend - p);
-		port = hend;
+		*host = pnstrdup(authority, strcspn(authority, ":/"));
+		if (!span_is(*host, strlen(*host), ALNUM_CHARS ".-"))
+			return URL_HOST_DETAIL;
 	}
-	if (**host == '\0')
-		return "The URL has no host.";
-	if (port == p + n)
-		return NULL;
-	if (*port != ':' ||
-		!parse_plain_int(pnstrdup(port + 1, p + n - port - 1), &portnum) ||
-		portnum < 1 || portnum > 65535)
-		return "The URL's port must be a number from 1 to 65535.";
 	return NULL;
 }
 
 /*
  * Splits url into scheme and host, returning NULL if it is a valid base URL
- * (http or https, a host, an optional port and path, nothing else).
+ * (http or https, a host, an optional port and path, nothing else), else
+ * the errdetail sentence saying what is wrong.
  */
 static const char *
 parse_url(const char *url, bool *is_http, char **host)
 {
-	const char *p;
+	CURLU	   *u;
+	const char *volatile detail = NULL;
 
 	if (has_control(url, false) || strchr(url, '\\'))
 		return "The URL must not contain spaces, control characters or backslashes.";
-	if (pg_strncasecmp(url, "https://", 8) == 0)
-		p = url + 8;
-	else if (pg_strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else
-		return "The URL must start with \"http://\" or \"https://\".";
-	*is_http = (p - url == 7);
-	if (strpbrk(p, "?#"))
-		return "The URL must not contain a query string or a fragment.";
-	return check_authority(p, strcspn(p, "/"), host);
+	u = curl_url();
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	PG_TRY();
+	{
+		detail = check_url_parts(u, url, is_http, host);
+	}
+	PG_FINALLY();
+	{
+		curl_url_cleanup(u);
+	}
+	PG_END_TRY();
+	return detail;
 }
 
 /* True if host is localhost, an address in 127.0.0.0/8, or ::1. */
@@ -611,6 +667,38 @@ check_api_version(const char *value)
 }
 
 /*
+ * Checks each segment of value (separated by sep, n bytes at seg) with
+ * check_segment; returns the first complaint, or NULL.
+ */
+static const char *
+check_segments(const char *value, const char *sep,
+			   const char *(*check_segment) (const char *seg, size_t n))
+{
+	const char *seg = value;
+
+	for (;;)
+	{
+		size_t		n = strcspn(seg, sep);
+		const char *detail = check_segment(seg, n);
+
+		if (detail != NULL || seg[n] == '\0')
+			return detail;
+		seg += n + 1;
+	}
+}
+
+/* A segment of a resource: non-empty, not made only of dots. */
+static const char *
+check_resource_segment(const char *seg, size_t n)
+{
+	if (n == 0)
+		return "The resource must be non-empty and must not start or end with \"/\" or contain \"//\".";
+	if (strspn(seg, ".") >= n)
+		return "The resource must not contain \".\" or \"..\" as a path segment.";
+	return NULL;
+}
+
+/*
  * resource: '/'-separated non-empty segments of letters, digits, '.', '_'
  * and '-', none made only of dots (no "..", which would climb out of
  * /api/erp/).
@@ -618,22 +706,9 @@ check_api_version(const char *value)
 static const char *
 check_resource(const char *value)
 {
-	const char *seg = value;
-
 	if (!span_is(value, strlen(value), ALNUM_CHARS "._-/"))
 		return "The resource must contain only letters, digits, \".\", \"_\", \"-\" and \"/\".";
-	for (;;)
-	{
-		size_t		n = strcspn(seg, "/");
-
-		if (n == 0)
-			return "The resource must be non-empty and must not start or end with \"/\" or contain \"//\".";
-		if (strspn(seg, ".") >= n)
-			return "The resource must not contain \".\" or \"..\" as a path segment.";
-		if (seg[n] == '\0')
-			return NULL;
-		seg += n + 1;
-	}
+	return check_segments(value, "/", check_resource_segment);
 }
 
 /* expand: one field name (non-empty, no '.', no space or control) */
@@ -645,6 +720,17 @@ check_expand(const char *value)
 	return NULL;
 }
 
+/* A segment of a field path: non-empty, not "*". */
+static const char *
+check_field_segment(const char *seg, size_t n)
+{
+	if (n == 0)
+		return "The field must be a path of non-empty names separated by \".\".";
+	if (n == 1 && seg[0] == '*')
+		return "\"*\" must be the whole field.";
+	return NULL;
+}
+
 /*
  * field: exactly "*", or a dotted path of non-empty segments (optionally
  * starting with "parent."); '*' is not a segment.
@@ -652,24 +738,11 @@ check_expand(const char *value)
 static const char *
 check_field(const char *value)
 {
-	const char *seg = value;
-
 	if (strcmp(value, "*") == 0)
 		return NULL;
 	if (has_control(value, true))
 		return "The field must not contain control characters.";
-	for (;;)
-	{
-		size_t		n = strcspn(seg, ".");
-
-		if (n == 0)
-			return "The field must be a path of non-empty names separated by \".\".";
-		if (n == 1 && seg[0] == '*')
-			return "\"*\" must be the whole field.";
-		if (seg[n] == '\0')
-			return NULL;
-		seg += n + 1;
-	}
+	return check_segments(value, ".", check_field_segment);
 }
 
 /* ca_file: an absolute path without control characters */

@@ -9,24 +9,28 @@ SELECT sim('reset');
 -- try(query): counts the rows of the query, reading every column, and
 -- returns its SQLSTATE (00000 on success), message, detail, hint, rows and
 -- elapsed milliseconds.  Request ids, durations and byte counts in the
--- detail are masked (they vary).  Every outcome, unmasked, is kept in
--- tried: the end of this suite checks that no token ever shows.
-CREATE TABLE tried (query text, state text, message text, detail text, hint text);
+-- detail are masked (they vary).  Every outcome, unmasked and with its
+-- context, is kept in tried: the end of this suite checks that no token
+-- ever shows, and that the context names the request.
+CREATE TABLE tried (query text, state text, message text, detail text, hint text,
+                    context text);
 CREATE FUNCTION try(q text, OUT state text, OUT message text, OUT detail text,
                     OUT hint text, OUT rows bigint, OUT ms int)
 LANGUAGE plpgsql AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
+  context text;
 BEGIN
   BEGIN
     EXECUTE format('SELECT count(q.*) FROM (%s) q', q) INTO rows;
     state := '00000';
   EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
+                            context = PG_EXCEPTION_CONTEXT;
   END;
   ms := round(extract(epoch FROM clock_timestamp() - t0) * 1000);
-  INSERT INTO tried VALUES (q, state, message, detail, hint);
+  INSERT INTO tried VALUES (q, state, message, detail, hint, context);
   detail := regexp_replace(detail, 'req_[0-9a-f]+', 'req_…', 'g');
   detail := regexp_replace(detail, '\d+ (ms|milliseconds|bytes)', 'N \1', 'g');
   detail := regexp_replace(detail, 'out of \d+', 'out of N', 'g');
@@ -380,12 +384,23 @@ FROM e_mem, mem;
 SELECT sim('reset');
 
 --
--- 8. Secrets: no token in any message, detail or hint seen above, nor in
--- EXPLAIN
+-- 8. Secrets: no token in any message, detail, hint or context seen
+-- above, nor in EXPLAIN
 --
 SELECT count(*) > 100 AS outcomes_seen,
-       count(*) FILTER (WHERE concat_ws(' ', message, detail, hint) LIKE '%tok\_%') AS with_token
+       count(*) FILTER (WHERE concat_ws(' ', message, detail, hint, context) LIKE '%tok\_%') AS with_token
 FROM tried;
+-- a failed request names itself in the error's context, as postgres_fdw
+-- names the remote SQL: GET and the path the detail quotes
+SELECT count(*) > 30 AS request_failures,
+       count(*) FILTER (WHERE context NOT LIKE
+         '%Makini request: GET ' || substring(detail FROM 'Request: GET (\S+)') || E'\n%')
+         AS without_request_context
+FROM tried WHERE detail ~ '^(HTTP \d+|could not connect|connection lost|timed out|invalid reply:)';
+SELECT sim('fault?kind=status&status=401&code=TOKEN_EXPIRED&conn=plant_a');
+SELECT state FROM try('SELECT * FROM e_po WHERE order_no = ''PO-1''');
+SELECT split_part(context, E'\n', 1) AS context FROM tried ORDER BY ctid DESC LIMIT 1;
+SELECT sim('reset');
 CREATE FUNCTION explain_text(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   line text;
