@@ -3,10 +3,35 @@
  * makini_fdw.h
  *		  Shared declarations of makini_fdw: the interfaces between its files.
  *
- * Data flows one way: options.c resolves what the user configured,
- * pushdown.c/request.c turn a query into Makini requests, http.c sends them,
- * page.c parses the replies, convert.c turns values into Datums, and
- * errors.c is the one place where a failure becomes a SQL error.
+ * The files, in the order a query meets them:
+ *	 makini_fdw.c  module settings (_PG_init), the FDW handler, the planner:
+ *				   paths, costs, estimates, the ForeignScan's fdw_private
+ *	 options.c	   validation and lookup of server, table, column and user
+ *				   mapping options; makini_fdw.allowed_hosts
+ *	 pushdown.c	   which conditions and sort keys the API can evaluate, and
+ *				   their values written as filters
+ *	 request.c	   the path and query string of a request
+ *	 scan.c		   the executor: page loop with prefetch, async scans, ANALYZE
+ *				   sampling, EXPLAIN
+ *	 http.c		   libcurl: connection cache, requests in flight, retries,
+ *				   gzip decoding (libdeflate), interruptible waits
+ *	 page.c		   reads a reply: each record's values for the column map,
+ *				   links.next and meta (a fast scanner, with PostgreSQL's JSON
+ *				   parser as the reference for anything it does not take)
+ *	 convert.c	   the column map, and JSON values into Datums
+ *	 errors.c	   failures into SQL errors (SQLSTATE, DETAIL with the
+ *				   request and its id, HINT)
+ *	 import.c, status.c  IMPORT FOREIGN SCHEMA; makini_connection_status()
+ *				   and makini_fdw_version()
+ *	 compat.h	   the differences between PostgreSQL 15, 16, 17 and 18
+ *
+ * Data flow of a scan: the planner (makini_fdw.c, with pushdown.c) decides
+ * what the API evaluates; scan.c builds each request (request.c), sends it
+ * and waits for the reply (http.c), has page.c read the reply into values
+ * and convert.c turn those into the tuple's Datums.  A failure anywhere
+ * becomes a SQL error in errors.c.  The facts of the Makini API the code
+ * relies on are in API.md (cited as "API.md §N"); what users see is in
+ * README.md.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,7 +81,7 @@ typedef struct MakiniServerOptions
 	int			max_retry_wait; /* seconds waited in total for retries */
 	bool		async_capable;
 	int			max_concurrent_requests;	/* requests of the server in flight
-											 * at once (CONTRACT §3: 8) */
+											 * at once (API.md §3: 8) */
 	bool		skip_unreachable;	/* on_unreachable 'skip' */
 	bool		use_remote_estimate;
 } MakiniServerOptions;
@@ -257,7 +282,7 @@ extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 							   const MakiniReplyContext *ctx);
 
 /* ------------------------------------------------------------------------
- * page.c: one streaming pass over a reply with PostgreSQL's JSON parser.
+ * page.c: reads one reply into rows of values, links.next and meta.
  * ------------------------------------------------------------------------
  */
 typedef struct MakiniPage
