@@ -28,8 +28,9 @@
  * Data flow of a scan: the planner (makini_fdw.c, with pushdown.c) decides
  * what the API evaluates; scan.c builds each request (request.c), sends it
  * and waits for the reply (http.c), has page.c read the reply into values
- * and convert.c turn those into the tuple's Datums.  A failure anywhere
- * becomes a SQL error in errors.c.  The facts of the Makini API the code
+ * and convert.c turn those into the tuple's Datums.  A failed request or a
+ * reply unlike API.md becomes a SQL error in errors.c; a value that does not
+ * fit its column, in convert.c (HV024).  The facts of the Makini API the code
  * relies on are in API.md (cited as "API.md §N"); what users see is in
  * README.md.
  *
@@ -168,7 +169,8 @@ extern MakiniResponse *makini_http_get(MakiniConnection *conn, const char *path,
 									   MakiniStats *stats, int flags);
 
 /* ------------------------------------------------------------------------
- * errors.c: the only place a failure becomes a SQL error.
+ * errors.c: failures of requests and replies as SQL errors (SQLSTATE, DETAIL
+ * with the request and its id, HINT).
  * ------------------------------------------------------------------------
  */
 

@@ -7,13 +7,15 @@
 SELECT sim('reset');
 
 -- try(query): counts the rows of the query, reading every column, and
--- returns its SQLSTATE (00000 on success), message, detail, hint, rows and
--- elapsed milliseconds.  Request ids, durations and byte counts in the
--- detail are masked (they vary).  Every outcome, unmasked, is kept in
--- tried: the end of this suite checks that no token ever shows.
-CREATE TABLE tried (query text, state text, message text, detail text, hint text);
+-- returns its SQLSTATE (00000 on success), message, detail, hint, context
+-- (makini_fdw's lines, without PL/pgSQL's), rows and elapsed milliseconds.
+-- Request ids, durations and byte counts in the detail and context are
+-- masked (they vary).  Every outcome, unmasked, is kept in tried: the end of
+-- this suite checks that no token ever shows.
+CREATE TABLE tried (query text, state text, message text, detail text, hint text,
+                    context text);
 CREATE FUNCTION try(q text, OUT state text, OUT message text, OUT detail text,
-                    OUT hint text, OUT rows bigint, OUT ms int)
+                    OUT hint text, OUT rows bigint, OUT ms int, OUT context text)
 LANGUAGE plpgsql AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
@@ -23,10 +25,15 @@ BEGIN
     state := '00000';
   EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
+                            context = PG_EXCEPTION_CONTEXT;
+    context := nullif(array_to_string(ARRAY(
+                 SELECT l FROM regexp_split_to_table(context, E'\n') l
+                 WHERE l !~ '^(PL/pgSQL function|SQL statement)'), E'\n'), '');
   END;
   ms := round(extract(epoch FROM clock_timestamp() - t0) * 1000);
-  INSERT INTO tried VALUES (q, state, message, detail, hint);
+  INSERT INTO tried VALUES (q, state, message, detail, hint, context);
+  context := regexp_replace(context, 'req_[0-9a-f]+', 'req_…', 'g');
   detail := regexp_replace(detail, 'req_[0-9a-f]+', 'req_…', 'g');
   detail := regexp_replace(detail, '\d+ (ms|milliseconds|bytes)', 'N \1', 'g');
   detail := regexp_replace(detail, 'out of \d+', 'out of N', 'g');
@@ -257,7 +264,8 @@ SELECT state, rows FROM try($q$SELECT * FROM erp.purchase_orders WHERE key = 'no
 
 --
 -- 4. Replies that are not what the contract says: HV00M; values that do not
--- fit their column: HV024 naming the column and the record
+-- fit their column: HV024, the type's own reason, and a CONTEXT naming the
+-- column, the field, the record, the value and the request
 --
 SELECT sim('reset');
 SELECT sim('fault?kind=notjson&conn=plant_a');
@@ -268,23 +276,26 @@ SELECT sim('fault?kind=next_loop&conn=plant_a&page=2');
 SELECT state, message, detail FROM try('SELECT * FROM erp.purchase_orders');
 SELECT sim('reset');
 SELECT sim('fault?kind=bad_value&field=totalNetValue&value=12,50&conn=plant_a');
-SELECT state, message, detail, hint FROM try('SELECT * FROM erp.purchase_orders');
-SELECT substring(detail FROM '^Record "([^"]+)"') IN (SELECT key FROM truth_po) AS names_record_key,
-       detail LIKE '%field "totalNetValue"%' AS names_field,
-       detail LIKE '%invalid input syntax for type numeric%' AS says_why
+SELECT state, message, hint, context FROM try('SELECT * FROM erp.purchase_orders');
+SELECT substring(context FROM ' of record "([^"]+)"') IN (SELECT key FROM truth_po) AS names_record_key,
+       context LIKE 'column "total_net_value" of foreign table "purchase_orders", field "totalNetValue"%' AS names_field,
+       message LIKE 'invalid input syntax for type numeric%' AS says_why
 FROM tried ORDER BY ctid DESC LIMIT 1;
 SELECT sim('fault?kind=bad_value&field=lineItems.0.quantity&value=abc&conn=plant_a');
-SELECT state, message, detail FROM try('SELECT * FROM erp.purchase_order_lines');
-SELECT substring(detail FROM '^Record "([^"]+)"') IN (SELECT key FROM truth_lines) AS names_line_key,
-       substring(detail FROM '^Record "[^"]+" of record "([^"]+)"') IN (SELECT key FROM truth_po) AS names_order_key
+SELECT state, message, context FROM try('SELECT * FROM erp.purchase_order_lines');
+SELECT substring(context FROM ' of record "([^"]+)"') IN (SELECT key FROM truth_lines) AS names_line_key,
+       substring(context FROM ' of record "[^"]+" of record "([^"]+)"') IN (SELECT key FROM truth_po) AS names_order_key
 FROM tried ORDER BY ctid DESC LIMIT 1;
 SELECT sim('fault?kind=bad_value&field=lineItems.0.lineNo&value=1.5&conn=plant_a');
-SELECT state, message FROM try('SELECT * FROM erp.purchase_order_lines');
+SELECT state, message, context ~ '^column "line_no" ' AS names_column
+FROM try('SELECT * FROM erp.purchase_order_lines');
 -- date-times are ISO 8601: the input function's special words are not dates
 SELECT sim('fault?kind=bad_value&field=orderDate&value=now&conn=plant_a');
-SELECT state, message FROM try('SELECT * FROM erp.purchase_orders');
+SELECT state, message, context ~ '^column "order_date" .*, value "now"' AS names_column_and_value
+FROM try('SELECT * FROM erp.purchase_orders');
 SELECT sim('fault?kind=bad_value&field=orderDate&value=infinity&conn=plant_a');
-SELECT state, message FROM try('SELECT * FROM erp.purchase_orders');
+SELECT state, message, context ~ '^column "order_date" .*, value "infinity"' AS names_column_and_value
+FROM try('SELECT * FROM erp.purchase_orders');
 -- a column the query does not read is not converted, and count(*) reads none
 SELECT sim('fault?kind=bad_value&field=totalNetValue&value=12,50&conn=plant_a');
 SELECT state, rows = (SELECT count(*) FROM truth_po) AS right_count
@@ -412,7 +423,7 @@ SELECT sim('reset');
 -- EXPLAIN
 --
 SELECT count(*) > 100 AS outcomes_seen,
-       count(*) FILTER (WHERE concat_ws(' ', message, detail, hint) LIKE '%tok\_%') AS with_token
+       count(*) FILTER (WHERE concat_ws(' ', message, detail, hint, context) LIKE '%tok\_%') AS with_token
 FROM tried;
 CREATE FUNCTION explain_text(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -494,10 +505,10 @@ SELECT state, rows = (SELECT count(*) FROM truth_po) AS all_rows FROM try('SELEC
 \x on
 SET datestyle = 'SQL, DMY';
 SELECT sim('fault?kind=bad_value&field=orderDate&value=03/04/2026%2010:00&conn=plant_a');
-SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
+SELECT state, message, context FROM try('SELECT * FROM e_more_po');
 SET datestyle = 'SQL, MDY';
 SELECT sim('fault?kind=bad_value&field=orderDate&value=03/04/2026%2010:00&conn=plant_a');
-SELECT state, message, detail FROM try('SELECT * FROM e_more_po');
+SELECT state, message, context FROM try('SELECT * FROM e_more_po');
 RESET datestyle;
 SELECT sim('reset');
 \x off
