@@ -4,14 +4,15 @@
  *		  The column map (column → field path and type input) and the
  *		  conversion of JSON values from a Makini reply into Datums.
  *
- * Rules (SQL-INTERFACE.md): numeric is read exactly from the decimal text
+ * Rules (README.md, "Types"): numeric is read exactly from the decimal text
  * (string or JSON number, never through a double); date-times are ISO 8601
  * with "Z", an offset, fractional seconds, or date-only meaning 00:00 UTC —
  * a value without a zone is UTC whatever the session's TimeZone; booleans
  * come as JSON booleans or "true"/"false"; "" is NULL for non-string types;
  * json/jsonb take any JSON value; anything else goes through the type's
- * input function.  A value that does not convert is HV024, naming the
- * column, the record and the value.
+ * input function.  A value that does not convert is HV024 with the type's
+ * own message; an error context callback adds the column, the field, the
+ * record's key, the value and the request.
  *
  *-------------------------------------------------------------------------
  */
@@ -296,6 +297,18 @@ value_cstring(MakiniValue *v)
 	return pg_any_to_server(pnstrdup(v->str, v->len), v->len, PG_UTF8);
 }
 
+/* Printable form of a bad value for an error message, shortened. */
+static char *
+value_for_message(MakiniValue *v)
+{
+	char	   *s = value_cstring(v);
+	int			len = strlen(s);
+
+	if (len <= 80)
+		return s;
+	return psprintf("%s...", pnstrdup(s, pg_mbcliplen(s, len, 77)));
+}
+
 /* A text value: straight from the reply when the database is UTF-8. */
 static Datum
 text_value(MakiniValue *v)
@@ -361,7 +374,7 @@ fast_numeric(const char *s, int len, Datum *result)
 	return true;
 }
 
-/* A date-time value: ISO 8601 only (SQL-INTERFACE.md). */
+/* A date-time value: ISO 8601 only (README.md, "Types"). */
 static Datum
 convert_instant(MakiniColumn *col, MakiniValue *v)
 {
@@ -375,22 +388,22 @@ convert_instant(MakiniColumn *col, MakiniValue *v)
 		!makini_parse_iso_instant(v->str, v->len, &ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-				 errmsg("not an ISO 8601 date-time")));
+				 errmsg("not an ISO 8601 date-time: \"%s\"", value_for_message(v))));
 	switch (col->conv)
 	{
 		case MAKINI_CONV_TIMESTAMPTZ:
+		case MAKINI_CONV_TIMESTAMP:
+
+			/*
+			 * a timestamp is the UTC wall-clock time of the instant: the same
+			 * int64 as the timestamptz
+			 */
 			if (col->typmod >= 0)
-				return DirectFunctionCall2(timestamptz_scale,
+				return DirectFunctionCall2(col->conv == MAKINI_CONV_TIMESTAMPTZ ?
+										   timestamptz_scale : timestamp_scale,
 										   TimestampTzGetDatum(ts),
 										   Int32GetDatum(col->typmod));
 			return TimestampTzGetDatum(ts);
-		case MAKINI_CONV_TIMESTAMP:
-			/* the UTC wall-clock time of the instant */
-			if (col->typmod >= 0)
-				return DirectFunctionCall2(timestamp_scale,
-										   TimestampGetDatum(ts),
-										   Int32GetDatum(col->typmod));
-			return TimestampGetDatum(ts);
 		default:
 			/* the UTC date of the instant */
 			return DateADTGetDatum((DateADT) ((ts - (ts < 0 ? USECS_PER_DAY - 1 : 0)) /
@@ -452,71 +465,82 @@ convert_value(MakiniColumn *col, MakiniValue *v, bool *isnull)
 	return input_value(col, value_cstring(v));
 }
 
-/* Printable form of a bad value for an error message, shortened. */
-static char *
-value_for_message(MakiniValue *v)
+/* What conversion_error_callback needs to know about the value at hand. */
+typedef struct ConversionErrorState
 {
-	char	   *s = value_cstring(v);
-	int			len = strlen(s);
+	MakiniColumnMap *map;
+	MakiniColumn *col;			/* the column being converted, or NULL */
+	MakiniValue *value;
+	const char *parent_key;
+	const char *record_key;
+	const MakiniReplyContext *ctx;
+} ConversionErrorState;
 
-	if (len <= 80)
-		return s;
-	return psprintf("%s...", pnstrdup(s, pg_mbcliplen(s, len, 77)));
-}
-
-/* Raises HV024 for a value of column col that did not convert. */
+/*
+ * Error context callback of makini_convert_row: a value that does not
+ * convert (the input function's error, or ours) becomes HV024, with the
+ * column, the field, the record's key, the value and the request in the
+ * CONTEXT.  A cancel, an out-of-memory or an HV024 already raised is not a
+ * bad value and passes unchanged, but for the CONTEXT.
+ */
 static void
-report_bad_value(MakiniColumnMap *map, MakiniColumn *col, MakiniValue *v,
-				 const char *parent_key, const char *record_key,
-				 ErrorData *edata, const MakiniReplyContext *ctx)
+conversion_error_callback(void *arg)
 {
-	/* errors.c words it, as every failure of a reply */
-	makini_report_bad_value(ctx, map->relname, col->attname, col->field,
-							record_key, parent_key, value_for_message(v),
-							edata->message);
+	ConversionErrorState *st = (ConversionErrorState *) arg;
+	MakiniColumn *col = st->col;
+	int			sqlstate = geterrcode();
+	char	   *record;
+
+	if (col == NULL)
+		return;
+	if (sqlstate != ERRCODE_QUERY_CANCELED &&
+		sqlstate != ERRCODE_OUT_OF_MEMORY &&
+		sqlstate != ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE)
+	{
+		errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE);
+		errhint("Change the column's type (text accepts any value) or correct the record in the source system.");
+	}
+	record = st->record_key ? psprintf("\"%s\"", st->record_key) : "(no key)";
+	if (st->parent_key != NULL)
+		record = psprintf("%s of record \"%s\"", record, st->parent_key);
+	errcontext("column \"%s\" of foreign table \"%s\", field \"%s\" of record %s, value \"%s\"",
+			   col->attname, st->map->relname, col->field, record,
+			   value_for_message(st->value));
+	errcontext("Makini request: GET %s (server \"%s\"%s%s)",
+			   st->ctx->path, st->ctx->servername,
+			   st->ctx->request_id ? ", request id " : "",
+			   st->ctx->request_id ? st->ctx->request_id : "");
 }
 
 /*
  * Converts one parsed row (one value per slot) into values/nulls of the
- * scan tuple.  Columns the query does not use are left NULL.  A conversion
- * error is re-raised as HV024 naming the column, the record key and the
- * value.
+ * scan tuple.  Columns the query does not use are left NULL.  A value that
+ * does not convert raises HV024 through conversion_error_callback.
  */
 void
 makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 				   const char *parent_key, const char *record_key,
 				   Datum *values, bool *nulls, const MakiniReplyContext *ctx)
 {
-	volatile int s = 0;
-	MemoryContext cxt = CurrentMemoryContext;
+	ConversionErrorState errstate = {map, NULL, NULL, parent_key, record_key, ctx};
+	ErrorContextCallback errcallback;
 
 	memset(values, 0, sizeof(Datum) * map->ncols);
 	memset(nulls, true, sizeof(bool) * map->ncols);
-	PG_TRY();
+	errcallback.callback = conversion_error_callback;
+	errcallback.arg = &errstate;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	for (int s = 0; s < map->nslots; s++)
 	{
-		for (s = 0; s < map->nslots; s++)
-		{
-			int			i = map->slot_cols[s];
-			MakiniValue *v = &rowvals[s];
+		int			i = map->slot_cols[s];
+		MakiniValue *v = &rowvals[s];
 
-			if (v->kind != MAKINI_VALUE_NULL)
-				values[i] = convert_value(&map->cols[i], v, &nulls[i]);
-		}
+		if (v->kind == MAKINI_VALUE_NULL)
+			continue;
+		errstate.col = &map->cols[i];
+		errstate.value = v;
+		values[i] = convert_value(&map->cols[i], v, &nulls[i]);
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		/* a cancel or a failure of ours is not a bad value: pass it on */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY ||
-			edata->sqlerrcode == ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE)
-			PG_RE_THROW();
-		FlushErrorState();
-		report_bad_value(map, &map->cols[map->slot_cols[s]], &rowvals[s],
-						 parent_key, record_key, edata, ctx);
-	}
-	PG_END_TRY();
+	error_context_stack = errcallback.previous;
 }

@@ -481,40 +481,6 @@ makini_check_deprecation(const MakiniResponse *resp,
 }
 
 /*
- * Raise HV024 for a value of a reply that its column's type does not
- * accept (convert.c): the message names the column, the table and the
- * value; the detail the record (and its parent record, for a row of an
- * expand table), the field and why the type refused it, then the request.
- */
-void
-makini_report_bad_value(const MakiniReplyContext *ctx, const char *relname,
-						const char *attname, const char *field,
-						const char *record_key, const char *parent_key,
-						const char *value, const char *reason)
-{
-	StringInfoData detail;
-
-	initStringInfo(&detail);
-	appendStringInfo(&detail, "Record \"%s\"", record_key ? record_key : "(no key)");
-	if (parent_key != NULL)
-		appendStringInfo(&detail, " of record \"%s\"", parent_key);
-	appendStringInfo(&detail, ", field \"%s\": %s\n", field, reason);
-	appendStringInfo(&detail, "Request: GET %s (server \"%s\"", ctx->path,
-					 ctx->servername);
-	if (ctx->request_id != NULL)
-		appendStringInfo(&detail, ", request id %s", ctx->request_id);
-	appendStringInfoChar(&detail, ')');
-
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-			 errmsg("invalid value for column \"%s\" of foreign table \"%s\": \"%s\"",
-					attname, relname, value),
-			 errdetail_internal("%s", detail.data),
-			 errhint("Change the column's type (text accepts any value) or correct the record in the source system.")));
-	pg_unreachable();
-}
-
-/*
  * Raise "invalid reply": a reply arrived but is not what the contract
  * says (page.c, convert.c).  The detail is the caller's text, then the
  * request and its id.

@@ -3,13 +3,41 @@
  * makini_fdw.h
  *		  Shared declarations of makini_fdw: the interfaces between its files.
  *
- * Data flows one way: options.c resolves what the user configured,
- * pushdown.c/request.c turn a query into Makini requests, connection.c
- * hands them with the server's configuration to the HTTP side
- * (makini_http.h: http.c sends them, failure.c classifies failures; it
- * knows nothing of SQL), page.c parses the replies, convert.c turns values
- * into Datums, and errors.c is the one place where a failure becomes a SQL
- * error.
+ * The files, in the order a query meets them:
+ *	 makini_fdw.c  module settings (_PG_init), the FDW handler, the planner:
+ *				   paths, costs, estimates, the ForeignScan's fdw_private
+ *	 options.c	   validation and lookup of server, table, column and user
+ *				   mapping options; makini_fdw.allowed_hosts
+ *	 model.c	   the API model: entities, fields, kinds, item endpoints and
+ *				   the tables IMPORT FOREIGN SCHEMA makes (model.h)
+ *	 pushdown.c	   which conditions and sort keys the API can evaluate, and
+ *				   their values written as filters
+ *	 request.c	   the path and query string of a request
+ *	 scan.c		   the executor: page loop with pages ahead, async scans,
+ *				   ANALYZE sampling, EXPLAIN
+ *	 connection.c  an HTTP endpoint per user mapping, configured from the
+ *				   catalogs; the error context naming the request
+ *	 http.c		   the HTTP side (makini_http.h), which knows nothing of SQL:
+ *				   libcurl requests, retries, rate budget, gzip (libdeflate),
+ *				   waits on a WaitEventSet; failure.c classifies its failures,
+ *				   remote.c makes remote text fit for messages
+ *	 page.c		   reads a reply: each record's values for the column map,
+ *				   links.next and meta
+ *	 convert.c	   the column map, and JSON values into Datums
+ *	 errors.c	   failures into SQL errors (SQLSTATE, DETAIL with the
+ *				   request and its id, HINT)
+ *	 import.c, status.c  IMPORT FOREIGN SCHEMA; makini_connection_status()
+ *				   and makini_fdw_version()
+ *	 compat.h	   the differences between PostgreSQL 15, 16, 17 and 18
+ *
+ * Data flow of a scan: the planner (makini_fdw.c, with pushdown.c) decides
+ * what the API evaluates; scan.c builds each request (request.c), sends it
+ * through connection.c to the HTTP side and waits for the reply, has page.c
+ * read the reply into values and convert.c turn those into the tuple's
+ * Datums.  A failed request or a reply unlike API.md becomes a SQL error in
+ * errors.c; a value that does not fit its column, in convert.c (HV024).  The
+ * facts of the Makini API the code relies on are in API.md (cited as
+ * "API.md §N"); what users see is in README.md.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,7 +87,7 @@ typedef struct MakiniServerOptions
 	int			max_retry_wait; /* seconds waited in total for retries */
 	bool		async_capable;
 	int			max_concurrent_requests;	/* requests of the server in flight
-											 * at once (CONTRACT §3: 8) */
+											 * at once (API.md §3: 8) */
 	bool		skip_unreachable;	/* on_unreachable 'skip' */
 	bool		use_remote_estimate;
 } MakiniServerOptions;
@@ -109,7 +137,8 @@ extern MakiniResponse *makini_http_get(MakiniConnection *conn, const char *path,
 									   MakiniStats *stats, int flags);
 
 /* ------------------------------------------------------------------------
- * errors.c: the only place a failure becomes a SQL error.
+ * errors.c: failures of requests and replies as SQL errors (SQLSTATE, DETAIL
+ * with the request and its id, HINT).
  * ------------------------------------------------------------------------
  */
 
@@ -129,14 +158,6 @@ extern void makini_check_deprecation(const MakiniResponse *resp,
 									 const MakiniReplyContext *ctx);
 pg_noreturn extern void makini_bad_reply(const MakiniReplyContext *ctx,
 										 const char *fmt,...) pg_attribute_printf(2, 3);
-pg_noreturn extern void makini_report_bad_value(const MakiniReplyContext *ctx,
-												const char *relname,
-												const char *attname,
-												const char *field,
-												const char *record_key,
-												const char *parent_key,
-												const char *value,
-												const char *reason);
 
 /* ------------------------------------------------------------------------
  * convert.c: the column map (column → field path, type input) and
@@ -220,7 +241,7 @@ extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 							   const MakiniReplyContext *ctx);
 
 /* ------------------------------------------------------------------------
- * page.c: one streaming pass over a reply with PostgreSQL's JSON parser.
+ * page.c: reads one reply into rows of values, links.next and meta.
  * ------------------------------------------------------------------------
  */
 typedef struct MakiniPage

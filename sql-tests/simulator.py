@@ -18,7 +18,8 @@ the request log and the ground truth of the foreign tables:
                                      every connection; reset restores them)
     /_sim/mutate?conn=NAME&op=OP&... change the data (see MUTATE_OPS); the
                                      ground truth follows, reset restores it
-    /_sim/requests[?since=SEQ]       the request log (CSV)
+    /_sim/requests[?since=SEQ]       the request log (CSV; arrived_ms: when
+                                     each request arrived, monotonic clock)
     /_sim/inflight[?conn=NAME]       the most requests each connection was
                                      answering at once since the last reset
                                      (JSON; 429s of max_concurrent not counted)
@@ -957,7 +958,7 @@ MUTATE_OPS = {"insert": _mutate_insert, "update": _mutate_update,
 
 LOG_FIELDS = ("seq", "conn", "method", "path", "query", "params_json", "status",
               "records", "bytes", "duration_ms", "api_version", "accept_encoding",
-              "user_agent", "authorized", "fault")
+              "user_agent", "authorized", "arrived_ms", "fault")
 
 
 class Simulator:
@@ -1193,7 +1194,10 @@ class Simulator:
                  "accept_encoding": ex.headers.get("Accept-Encoding") or "",
                  "user_agent": ex.headers.get("User-Agent") or "",
                  "authorized": "true" if ex.authorized else "false",
-                 "fault": "+".join([f.kind.name for f in ex.faults] + ex.notes)}
+                 "fault": "+".join([f.kind.name for f in ex.faults] + ex.notes),
+                 # when the request arrived, on a monotonic clock: only the
+                 # differences between requests mean something
+                 "arrived_ms": f"{started * 1000:.3f}"}
         with self.lock:
             self.seq += 1
             entry["seq"] = self.seq

@@ -715,7 +715,7 @@ class SimulatorTest(unittest.TestCase):
         text_ = self.admin(f"requests?since={since}")
         self.assertTrue(text_.startswith(
             "seq,conn,method,path,query,params_json,status,records,bytes,duration_ms,"
-            "api_version,accept_encoding,user_agent,authorized,fault\n"))
+            "api_version,accept_encoding,user_agent,authorized,arrived_ms,fault\n"))
         return text_, list(csv.DictReader(io.StringIO(text_)))
 
     def test_request_log(self):
@@ -739,6 +739,8 @@ class SimulatorTest(unittest.TestCase):
         self.assertEqual(first["user_agent"], "sim-selftest/1")
         self.assertGreater(int(first["bytes"]), 0)
         float(first["duration_ms"])
+        # arrival times: one after the other, as the requests were sent
+        self.assertLessEqual(float(first["arrived_ms"]), float(item["arrived_ms"]))
         self.assertEqual((item["records"], item["path"][:16]), ("1", "/api/erp/vendors"))
         self.assertEqual((denied["conn"], denied["status"], denied["authorized"], denied["records"]),
                          ("", "401", "false", "0"))

@@ -42,10 +42,16 @@ SELECT sim('reset');
 SELECT key FROM erp.purchase_orders WHERE order_no = 'po-2024-000007';
 SELECT path, params, records FROM pd_log;
 -- '' is never matched by the API (it is null there), but is by PostgreSQL:
--- not sent, evaluated locally
+-- not sent (the request has no filter, every record is served), evaluated
+-- locally
 SELECT * FROM pd_explain($$SELECT key FROM erp.purchase_orders WHERE title = ''$$);
-SELECT (SELECT count(*) FROM erp.purchase_orders WHERE title = '') =
+SELECT sim('reset');
+SELECT (SELECT count(*) FROM truth_po WHERE title = '') > 0 AS truth_has_empty_titles,
+       (SELECT count(*) FROM erp.purchase_orders WHERE title = '') =
        (SELECT count(*) FROM truth_po WHERE title = '') AS empty_titles_found;
+SELECT bool_and(params::text NOT LIKE '%filter[%') AS no_filter_sent,
+       sum(records) = (SELECT count(*) FROM truth_po) AS served_every_record
+FROM pd_log;
 -- a column mapped to a custom field (not a model field) is never filtered
 -- on: the API would answer 400 INVALID_FILTER
 CREATE FOREIGN TABLE po_custom (key text, priority text OPTIONS (field 'priority'),
@@ -277,7 +283,13 @@ SELECT count(*) = (SELECT count(*) FROM truth_lines l JOIN local_receipts r ON l
                    WHERE r.receipt_no IN ('R1', 'R2')) AS same_lines
 FROM local_receipts r JOIN erp.purchase_order_lines l ON l.order_no = r.po_number
 WHERE r.receipt_no IN ('R1', 'R2');
-SELECT count(*) AS requests FROM pd_log;
+SELECT count(*) AS requests,
+       array_agg(params->>'filter[orderNo]' ORDER BY params->>'filter[orderNo]') =
+         (SELECT array_agg(po_number ORDER BY po_number) FROM local_receipts
+          WHERE receipt_no IN ('R1', 'R2')) AS asked_for_the_receipts,
+       sum(records) = (SELECT count(*) FROM truth_po JOIN local_receipts ON po_number = order_no
+                       WHERE receipt_no IN ('R1', 'R2')) AS served_only_matches
+FROM pd_log;
 
 --
 -- estimates: with use_remote_estimate the API's meta.total sizes the scan
@@ -552,6 +564,7 @@ CREATE SERVER plant_a FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0
 CREATE USER MAPPING FOR CURRENT_USER SERVER plant_a OPTIONS (token 'tok_plant_a');
 CREATE FOREIGN TABLE po (key text) SERVER plant_a OPTIONS (resource 'purchase-orders');
 ALTER FOREIGN TABLE po ADD COLUMN title text;
+COPY (SELECT) TO PROGRAM 'curl -s -S --max-time 20 "http://127.0.0.1:18765/_sim/reset" >/dev/null';
 SELECT :utf8_eq > 0 AS has_rows,
        (SELECT count(*) FROM po WHERE title = 'Ersatzteile für Presse P-01') = :utf8_eq AS pushed_eq,
        (SELECT count(*) FROM po WHERE title LIKE 'Ersatzteile für%') = :utf8_like AS pushed_like;
@@ -587,3 +600,11 @@ END $$;
 
 \c contrib_regression
 DROP DATABASE makini_latin1;
+-- what the LATIN1 database sent: the values in UTF-8, and the API served
+-- only their matches (rows the local recheck finds do not show that)
+SELECT params, records = CASE
+         WHEN params ? 'filter[title]' THEN :utf8_eq
+         WHEN params ? 'filter[title:startsWith]' THEN
+           (SELECT count(*) FROM truth_po WHERE title ILIKE 'Ersatzteile für%')
+         WHEN params ? 'filter[name]' THEN :c_mueller END AS served_only_matches
+FROM pd_log WHERE params <> '{}' ORDER BY seq;

@@ -28,18 +28,22 @@ BEGIN
   RETURN reply;
 END $$;
 
--- sim_requests(): the simulator's request log since the last sim('reset')
+-- sim_requests(): the simulator's request log since the last sim('reset');
+-- arrived_ms is when a request arrived on the simulator's monotonic clock,
+-- so only the differences between requests mean something
 CREATE FUNCTION sim_requests() RETURNS TABLE (
   seq int, conn text, method text, path text, query text, params jsonb,
   status int, records int, bytes bigint, duration_ms numeric, api_version text,
-  accept_encoding text, user_agent text, authorized boolean, fault text)
+  accept_encoding text, user_agent text, authorized boolean, arrived_ms numeric,
+  fault text)
 LANGUAGE plpgsql AS $$
 BEGIN
   IF to_regclass('pg_temp.sim_log') IS NULL THEN
   CREATE TEMP TABLE sim_log (
     seq int, conn text, method text, path text, query text, params jsonb,
     status int, records int, bytes bigint, duration_ms numeric, api_version text,
-    accept_encoding text, user_agent text, authorized boolean, fault text);
+    accept_encoding text, user_agent text, authorized boolean, arrived_ms numeric,
+    fault text);
   END IF;
   TRUNCATE sim_log;
   COPY sim_log FROM PROGRAM 'curl -s -S --max-time 20 http://127.0.0.1:18765/_sim/requests' WITH (FORMAT csv, HEADER);
