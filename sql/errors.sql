@@ -20,7 +20,6 @@ CREATE FUNCTION try(q text, OUT state text, OUT message text, OUT detail text,
 LANGUAGE plpgsql AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
-  context text;
 BEGIN
   BEGIN
     EXECUTE format('SELECT count(q.*) FROM (%s) q', q) INTO rows;
@@ -430,7 +429,7 @@ FROM tried;
 -- a failed request names itself in the error's context, as postgres_fdw
 -- names the remote SQL: GET and the path the detail quotes
 SELECT count(*) > 30 AS request_failures,
-       count(*) FILTER (WHERE context NOT LIKE
+       count(*) FILTER (WHERE context || E'\n' NOT LIKE
          '%Makini request: GET ' || substring(detail FROM 'Request: GET (\S+)') || E'\n%')
          AS without_request_context
 FROM tried WHERE detail ~ '^(HTTP \d+|could not connect|connection lost|timed out|invalid reply:)';
