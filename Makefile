@@ -1,6 +1,6 @@
 # makini_fdw — PGXS build
 MODULE_big = makini_fdw
-OBJS = fdw/makini_fdw.o fdw/options.o fdw/http.o fdw/errors.o fdw/page.o \
+OBJS = fdw/makini_fdw.o fdw/options.o fdw/http.o fdw/errors.o fdw/json.o fdw/page.o \
        fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o
 
 EXTENSION = makini_fdw
@@ -23,6 +23,7 @@ include $(PGXS)
 
 # every object depends on the shared header (PGXS tracks no headers)
 $(OBJS): fdw/makini_fdw.h fdw/compat.h
+fdw/json.o fdw/page.o: fdw/json.h
 
 .PHONY: bench demo test
 test:

@@ -5,7 +5,7 @@
  *
  * Data flows one way: options.c resolves what the user configured,
  * pushdown.c/request.c turn a query into Makini requests, http.c sends them,
- * page.c parses the replies, convert.c turns values into Datums, and
+ * json.c and page.c parse the replies, convert.c turns values into Datums, and
  * errors.c is the one place where a failure becomes a SQL error.
  *
  *-------------------------------------------------------------------------
@@ -257,9 +257,20 @@ extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 							   const MakiniReplyContext *ctx);
 
 /* ------------------------------------------------------------------------
- * page.c: one streaming pass over a reply with PostgreSQL's JSON parser.
+ * json.c: the JSON tokenizer (its reader is in json.h, for page.c), and
+ * page.c: one streaming pass over a reply with it.  Neither raises: a
+ * reply that is not JSON, or not of the expected shape, comes back as a
+ * failure, which the caller raises (makini_bad_reply).
  * ------------------------------------------------------------------------
  */
+typedef struct MakiniJsonFailure
+{
+	int64		offset;			/* byte of the reply where it was found, or
+								 * -1 */
+	char	   *detail;			/* what was found there, a sentence for the
+								 * error's detail */
+} MakiniJsonFailure;
+
 typedef struct MakiniPage
 {
 	int			nrows;
@@ -275,10 +286,9 @@ typedef struct MakiniPage
 	int			last_page;		/* meta.last_page, or 0 */
 } MakiniPage;
 
-extern bool makini_fast_json;
 extern MakiniPage *makini_parse_page(MakiniColumnMap *map, char *body,
 									 size_t len, bool single_record,
-									 const MakiniReplyContext *ctx);
+									 MakiniJsonFailure *failure);
 extern bool makini_json_extract(const char *body, size_t len, int npaths,
 								const char *const *paths, char **values);
 
