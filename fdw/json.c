@@ -21,11 +21,7 @@
 #include "makini_fdw.h"
 #include "json.h"
 
-#define CC_PLAIN	0x01		/* string byte needing no attention */
-#define CC_ALNUM	0x02		/* continues a token (JSON_ALPHANUMERIC_CHAR) */
-#define CC_WS		0x04		/* whitespace between tokens */
-
-static uint8 char_class[256];
+uint8		makini_json_char_class[256];
 
 /* a token quoted in a message is cut to this many bytes */
 #define TOKEN_SHOWN	40
@@ -34,20 +30,20 @@ static uint8 char_class[256];
 static void
 init_char_class(void)
 {
-	if (char_class['a'] != 0)
+	if (makini_json_char_class['a'] != 0)
 		return;
 	for (int c = 0; c < 256; c++)
 	{
 		uint8		cc = 0;
 
 		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
-			cc |= CC_PLAIN;
+			cc |= MAKINI_CC_PLAIN;
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			(c >= '0' && c <= '9') || c == '_' || c >= 0x80)
-			cc |= CC_ALNUM;
+			cc |= MAKINI_CC_ALNUM;
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-			cc |= CC_WS;
-		char_class[c] = cc;
+			cc |= MAKINI_CC_WS;
+		makini_json_char_class[c] = cc;
 	}
 }
 
@@ -107,7 +103,7 @@ token_text(const char *s)
 {
 	int			n = 0;
 
-	while (char_class[(uint8) s[n]] & CC_ALNUM)
+	while (makini_json_char_class[(uint8) s[n]] & MAKINI_CC_ALNUM)
 		n++;
 	if (n == 0)
 		n = 1;
@@ -119,25 +115,35 @@ token_text(const char *s)
  * A failure where a token of some kind was expected at s: the end of the
  * input, a token that is not JSON, or another token than the expected.
  */
-static bool
-fail_expected(MakiniJsonReader *r, const char *s, const char *expected)
+MakiniJsonToken
+makini_json_fail_expected(MakiniJsonReader *r, const char *s,
+						  const char *expected)
 {
 	if (s >= r->end)
-		return fail_at(r, s, "The input string ended unexpectedly.");
-	if ((*s == '\0' || strchr("{}[],:\"-", *s) == NULL) &&
-		!(char_class[(uint8) *s] & CC_ALNUM))
-		return fail_at(r, s, psprintf("Token \"%s\" is invalid.", token_text(s)));
-	return fail_at(r, s, psprintf("Expected %s, but found \"%s\".",
-								  expected, token_text(s)));
+		fail_at(r, s, "The input string ended unexpectedly.");
+	else if ((*s == '\0' || strchr("{}[],:\"-", *s) == NULL) &&
+			 !(makini_json_char_class[(uint8) *s] & MAKINI_CC_ALNUM))
+		makini_json_fail_token(r, s);
+	else
+		fail_at(r, s, psprintf("Expected %s, but found \"%s\".",
+							   expected, token_text(s)));
+	return MAKINI_JSON_FAILED;
 }
 
-/* Skips whitespace. */
-static inline char *
-skip_ws(char *p)
+/* A failure at s: a token that is not JSON (a malformed number, ...). */
+MakiniJsonToken
+makini_json_fail_token(MakiniJsonReader *r, const char *s)
 {
-	while (char_class[(uint8) *p] & CC_WS)
-		p++;
-	return p;
+	fail_at(r, s, psprintf("Token \"%s\" is invalid.", token_text(s)));
+	return MAKINI_JSON_FAILED;
+}
+
+/* Makes room for more nesting on the reader's stack. */
+void
+makini_json_grow(MakiniJsonReader *r)
+{
+	r->maxdepth *= 2;
+	r->stack = repalloc(r->stack, r->maxdepth);
 }
 
 /* Length of the valid UTF-8 character at s (a lead byte >= 0x80), or 0. */
@@ -187,266 +193,29 @@ check_escape(MakiniJsonReader *r, char *s)
 }
 
 /*
- * The string whose opening quote is at r->p: checks it and points *str,
- * *len at its contents; *escaped tells whether it has escapes.  Moves past
- * the closing quote.
+ * A byte of a string that is not plain ASCII, at s: an escape or a UTF-8
+ * character is checked and passed; the end of the string is not here.
+ * Returns where the string goes on, or NULL after recording a failure.
  */
-static inline bool
-read_string(MakiniJsonReader *r, char **str, int *len, bool *escaped)
+unsigned char *
+makini_json_string_special(MakiniJsonReader *r, unsigned char *s)
 {
-	unsigned char *start = (unsigned char *) r->p + 1;
-	unsigned char *s = start;
+	int			l;
 
-	*escaped = false;
-	for (;;)
+	if (*s == '\\')
+		l = check_escape(r, (char *) s);
+	else if (*s >= 0x80)
 	{
-		while (char_class[s[0]] & CC_PLAIN)
-		{
-			if (!(char_class[s[1]] & CC_PLAIN))
-			{
-				s++;
-				break;
-			}
-			if (!(char_class[s[2]] & CC_PLAIN))
-			{
-				s += 2;
-				break;
-			}
-			if (!(char_class[s[3]] & CC_PLAIN))
-			{
-				s += 3;
-				break;
-			}
-			s += 4;
-		}
-		if (*s == '"')
-			break;
-		if (*s == '\\')
-		{
-			int			l = check_escape(r, (char *) s);
-
-			if (l == 0)
-				return false;
-			*escaped = true;
-			s += l;
-		}
-		else if (*s >= 0x80)
-		{
-			int			l = utf8_char_len(r, s);
-
-			if (l == 0)
-				return fail_at(r, (char *) s, NULL);
-			s += l;
-		}
-		else if (s >= (unsigned char *) r->end)
-			return fail_at(r, (char *) s, "The input string ended unexpectedly.");
-		else
-			return fail_at(r, (char *) s,
-						   psprintf("Character with value 0x%02x must be escaped.", *s));
+		l = utf8_char_len(r, s);
+		if (l == 0)
+			fail_at(r, (char *) s, NULL);
 	}
-	*str = (char *) start;
-	*len = s - start;
-	r->p = (char *) s + 1;
-	return true;
-}
-
-/* The number at r->p, in PostgreSQL's grammar. */
-static inline bool
-read_number(MakiniJsonReader *r)
-{
-	char	   *s = r->p;
-
-	if (*s == '-')
-		s++;
-	if (*s == '0')
-		s++;
-	else if (*s >= '1' && *s <= '9')
-	{
-		do
-			s++;
-		while (*s >= '0' && *s <= '9');
-	}
+	else if (s >= (unsigned char *) r->end)
+		l = fail_at(r, (char *) s, "The input string ended unexpectedly.");
 	else
-		return false;
-	if (*s == '.')
-	{
-		s++;
-		if (*s < '0' || *s > '9')
-			return false;
-		do
-			s++;
-		while (*s >= '0' && *s <= '9');
-	}
-	if (*s == 'e' || *s == 'E')
-	{
-		s++;
-		if (*s == '+' || *s == '-')
-			s++;
-		if (*s < '0' || *s > '9')
-			return false;
-		do
-			s++;
-		while (*s >= '0' && *s <= '9');
-	}
-	if (char_class[(uint8) *s] & CC_ALNUM)
-		return false;
-	r->str = r->p;
-	r->len = s - r->p;
-	r->p = s;
-	return true;
-}
-
-/* The keyword word (n bytes) at r->p, not followed by a token character. */
-static inline bool
-read_keyword(MakiniJsonReader *r, const char *word, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (r->p[i] != word[i])
-			return false;
-	if (char_class[(uint8) r->p[n]] & CC_ALNUM)
-		return false;
-	r->str = r->p;
-	r->len = n;
-	r->p += n;
-	return true;
-}
-
-/* Opens a container ('{' or '[') at r->p. */
-static inline void
-open_container(MakiniJsonReader *r, char open)
-{
-	if (r->depth >= r->maxdepth)
-	{
-		r->maxdepth *= 2;
-		r->stack = repalloc(r->stack, r->maxdepth);
-	}
-	r->stack[r->depth++] = open;
-	r->first = true;
-	r->p++;
-}
-
-/* Closes the innermost container, whose closing bracket is at r->p. */
-static inline void
-close_container(MakiniJsonReader *r)
-{
-	r->p++;
-	r->depth--;
-	r->first = false;
-	r->member = (r->depth > 0 && r->stack[r->depth - 1] == '{');
-	r->done = (r->depth == 0);
-}
-
-/* The value at r->p: its token, or MAKINI_JSON_FAILED. */
-static inline MakiniJsonToken
-read_value(MakiniJsonReader *r)
-{
-	MakiniJsonToken tok;
-	char	   *s = r->p;
-
-	r->start = s;
-	switch (*s)
-	{
-		case '{':
-			open_container(r, '{');
-			return MAKINI_JSON_OBJECT_START;
-		case '[':
-			open_container(r, '[');
-			return MAKINI_JSON_ARRAY_START;
-		case '"':
-			if (!read_string(r, &r->str, &r->len, &r->escaped))
-				return MAKINI_JSON_FAILED;
-			tok = MAKINI_JSON_STRING;
-			break;
-		case 't':
-			tok = read_keyword(r, "true", 4) ? MAKINI_JSON_TRUE : MAKINI_JSON_FAILED;
-			break;
-		case 'f':
-			tok = read_keyword(r, "false", 5) ? MAKINI_JSON_FALSE : MAKINI_JSON_FAILED;
-			break;
-		case 'n':
-			tok = read_keyword(r, "null", 4) ? MAKINI_JSON_NULL : MAKINI_JSON_FAILED;
-			break;
-		default:
-			if ((*s >= '0' && *s <= '9') || *s == '-')
-				tok = read_number(r) ? MAKINI_JSON_NUMBER : MAKINI_JSON_FAILED;
-			else
-				return fail_expected(r, s, "JSON value");
-			break;
-	}
-	if (tok == MAKINI_JSON_FAILED && r->failure.detail == NULL)
-		fail_at(r, s, psprintf("Token \"%s\" is invalid.", token_text(s)));
-	r->done = (r->depth == 0);
-	return tok;
-}
-
-/*
- * After an item of the open container: a ',' and the next item's start, or
- * the container's end.  Returns the end's token, or MAKINI_JSON_STRING to
- * go on with the next item, or MAKINI_JSON_FAILED.
- */
-static inline MakiniJsonToken
-after_item(MakiniJsonReader *r, char open)
-{
-	char		close = (open == '{') ? '}' : ']';
-
-	r->p = skip_ws(r->p);
-	if (*r->p == ',' && !r->first)
-	{
-		r->p = skip_ws(r->p + 1);
-		return MAKINI_JSON_STRING;
-	}
-	if (*r->p == close)
-	{
-		close_container(r);
-		return open == '{' ? MAKINI_JSON_OBJECT_END : MAKINI_JSON_ARRAY_END;
-	}
-	if (r->first)
-		return MAKINI_JSON_STRING;
-	fail_expected(r, r->p, open == '{' ? "\",\" or \"}\"" : "\",\" or \"]\"");
-	return MAKINI_JSON_FAILED;
-}
-
-/*
- * The next token.  For a value inside an object, r->name is its field's
- * name; a container's end tells in r->member whether the container was a
- * field's value.
- */
-MakiniJsonToken
-makini_json_next(MakiniJsonReader *r)
-{
-	char		open;
-	MakiniJsonToken tok;
-
-	if (r->depth == 0)
-	{
-		r->p = skip_ws(r->p);
-		if (!r->done)
-		{
-			r->member = false;
-			return read_value(r);
-		}
-		if (r->p < r->end)
-			return fail_expected(r, r->p, "end of input");
-		return MAKINI_JSON_END;
-	}
-	open = r->stack[r->depth - 1];
-	tok = after_item(r, open);
-	if (tok != MAKINI_JSON_STRING)
-		return tok;
-	r->first = false;
-	r->member = (open == '{');
-	if (open == '{')
-	{
-		if (*r->p != '"')
-			return fail_expected(r, r->p, "string");
-		if (!read_string(r, &r->name, &r->namelen, &r->name_escaped))
-			return MAKINI_JSON_FAILED;
-		r->p = skip_ws(r->p);
-		if (*r->p != ':')
-			return fail_expected(r, r->p, "\":\"");
-		r->p = skip_ws(r->p + 1);
-	}
-	return read_value(r);
+		l = fail_at(r, (char *) s,
+					psprintf("Character with value 0x%02x must be escaped.", *s));
+	return l == 0 ? NULL : s + l;
 }
 
 /*
