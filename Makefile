@@ -1,10 +1,10 @@
 # makini_fdw — PGXS build
 MODULE_big = makini_fdw
-OBJS = fdw/makini_fdw.o fdw/options.o fdw/http.o fdw/errors.o fdw/page.o \
+OBJS = fdw/makini_fdw.o fdw/options.o fdw/errors.o fdw/json.o fdw/page.o \
        fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o \
-       fdw/model.o
-# the HTTP side (makini_http.h) and its SQL-side connection cache
-OBJS += fdw/failure.o fdw/remote.o fdw/connection.o
+       fdw/model.o fdw/connection.o
+# the HTTP side (makini_http.h), which knows nothing of SQL
+OBJS += fdw/http.o fdw/failure.o fdw/remote.o
 
 EXTENSION = makini_fdw
 DATA = fdw/makini_fdw--1.0.sql
@@ -26,6 +26,7 @@ include $(PGXS)
 
 # every object depends on the shared header (PGXS tracks no headers)
 $(OBJS): fdw/makini_fdw.h fdw/makini_http.h fdw/compat.h fdw/model.h
+fdw/json.o fdw/page.o: fdw/json.h
 
 .PHONY: bench demo test
 test:

@@ -11,13 +11,10 @@
  *
  *	16	pg_foreign_server_aclcheck() gone (object_aclcheck); DecodeDateTime()
  *		takes a DateTimeErrorExtra; RangeTblEntry.checkAsUser gone (the
- *		planner puts it into ForeignScan.checkAsUser); JSON semantic
- *		callbacks return JsonParseErrorType.
+ *		planner puts it into ForeignScan.checkAsUser).
  *	17	create_foreignscan_path() takes fdw_restrictinfo;
  *		CreateWaitEventSet() takes a ResourceOwner instead of a memory
- *		context;
- *		makeJsonLexContextCstringLen() takes the context to fill first;
- *		JsonLexContext's input positions became const.
+ *		context.
  *	18	create_foreignscan_path() takes disabled_nodes;
  *		PathKey.pk_strategy became pk_cmptype; pg_attribute_noreturn()
  *		gone (the pg_noreturn prefix replaces it); ExplainState and the
@@ -33,7 +30,6 @@
 
 #include "access/stratnum.h"
 #include "commands/explain.h"
-#include "common/jsonapi.h"
 #include "executor/executor.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -63,47 +59,6 @@
 #ifndef POSIX_COLLATION_OID
 #define POSIX_COLLATION_OID 951
 #endif
-
-/*
- * The return type of a JSON semantic callback, and the statement that ends
- * one successfully: void and a bare "return" before 16.
- */
-#if PG_VERSION_NUM >= 160000
-typedef JsonParseErrorType MakiniJsonResult;
-#define MAKINI_JSON_OK JSON_SUCCESS
-#else
-typedef void MakiniJsonResult;
-#define MAKINI_JSON_OK
-#endif
-
-/*
- * Where the lexer is in its input: the current token's start and the end
- * of the previous token.  The input is makini_fdw's own buffer (17 made
- * these pointers const).
- */
-#if PG_VERSION_NUM >= 170000
-#define makini_lex_token_start(lex) unconstify(char *, (lex)->token_start)
-#define makini_lex_prev_end(lex) unconstify(char *, (lex)->prev_token_terminator)
-#else
-#define makini_lex_token_start(lex) ((lex)->token_start)
-#define makini_lex_prev_end(lex) ((lex)->prev_token_terminator)
-#endif
-
-/*
- * A lexer over len bytes at json, allocated in the current memory context;
- * need_escapes: de-escape strings into lex->strval.
- */
-static inline JsonLexContext *
-makini_json_lexer(char *json, size_t len, bool need_escapes)
-{
-#if PG_VERSION_NUM >= 170000
-	return makeJsonLexContextCstringLen(NULL, json, len, PG_UTF8,
-										need_escapes);
-#else
-	return makeJsonLexContextCstringLen(json, (int) len, PG_UTF8,
-										need_escapes);
-#endif
-}
 
 /* A foreign scan path, with the arguments makini_fdw sets (none disabled). */
 static inline ForeignPath *

@@ -206,6 +206,7 @@ remote_count(MakiniTableOptions *topts, Oid userid, List *filters,
 	MakiniResponse *resp;
 	MakiniReplyContext ctx;
 	MakiniPage *page;
+	MakiniJsonFailure failure;
 	Relation	rel;
 	MakiniColumnMap *map;
 
@@ -228,7 +229,9 @@ remote_count(MakiniTableOptions *topts, Oid userid, List *filters,
 								  bms_make_singleton(SelfItemPointerAttributeNumber -
 													 FirstLowInvalidHeapAttributeNumber));
 	table_close(rel, NoLock);
-	page = makini_parse_page(map, resp->body, resp->len, false, &ctx);
+	page = makini_parse_page(map, resp->body, resp->len, false, &failure);
+	if (page == NULL)
+		makini_bad_reply(&ctx, "%s", failure.detail);
 	if (topts->expand && page->nrecords > 0)
 		*expansion = (double) page->nrows / page->nrecords;
 	return page->total;
@@ -639,19 +642,10 @@ makiniImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	return makini_import_foreign_schema(stmt, serverOid);
 }
 
-/*
- * Module load: the settings.  makini_fdw.fast_json (on) lets the fast
- * scanner parse pages first; off leaves every reply to PostgreSQL's own
- * JSON parser (the reference, slower by about 3x on large scans).
- */
+/* Module load: the settings. */
 void
 _PG_init(void)
 {
-	DefineCustomBoolVariable("makini_fdw.fast_json",
-							 "Parses Makini pages with makini_fdw's fast scanner before PostgreSQL's JSON parser.",
-							 "Off: every reply goes through PostgreSQL's own JSON parser, which is always the reference for errors.",
-							 &makini_fast_json, true, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
 	DefineCustomStringVariable("makini_fdw.allowed_hosts",
 							   "Hosts that makini_fdw servers owned by non-superusers may connect to.",
 							   "Comma-separated host names or addresses as written in the server's url; \"*\" allows any host.",

@@ -21,8 +21,10 @@
  *				   libcurl requests, retries, rate budget, gzip (libdeflate),
  *				   waits on a WaitEventSet; failure.c classifies its failures,
  *				   remote.c makes remote text fit for messages
- *	 page.c		   reads a reply: each record's values for the column map,
- *				   links.next and meta
+ *	 json.c		   the JSON tokenizer (its reader inline in json.h): checks
+ *				   what PostgreSQL's parser checks; returns failures
+ *	 page.c		   reads a reply with it: each record's values for the
+ *				   column map, links.next and meta; returns failures
  *	 convert.c	   the column map, and JSON values into Datums
  *	 errors.c	   failures into SQL errors (SQLSTATE, DETAIL with the
  *				   request and its id, HINT)
@@ -241,9 +243,20 @@ extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 							   const MakiniReplyContext *ctx);
 
 /* ------------------------------------------------------------------------
- * page.c: reads one reply into rows of values, links.next and meta.
+ * json.c: the JSON tokenizer (its reader is in json.h, for page.c), and
+ * page.c: one streaming pass over a reply with it.  Neither raises: a
+ * reply that is not JSON, or not of the expected shape, comes back as a
+ * failure, which the caller raises (makini_bad_reply).
  * ------------------------------------------------------------------------
  */
+typedef struct MakiniJsonFailure
+{
+	int64		offset;			/* byte of the reply where it was found, or
+								 * -1 */
+	char	   *detail;			/* what was found there, a sentence for the
+								 * error's detail */
+} MakiniJsonFailure;
+
 typedef struct MakiniPage
 {
 	int			nrows;
@@ -259,10 +272,9 @@ typedef struct MakiniPage
 	int			last_page;		/* meta.last_page, or 0 */
 } MakiniPage;
 
-extern bool makini_fast_json;
 extern MakiniPage *makini_parse_page(MakiniColumnMap *map, char *body,
 									 size_t len, bool single_record,
-									 const MakiniReplyContext *ctx);
+									 MakiniJsonFailure *failure);
 extern bool makini_json_extract(const char *body, size_t len, int npaths,
 								const char *const *paths, char **values);
 

@@ -4,37 +4,29 @@
  *		  One streaming pass over a Makini reply, routing each field of each
  *		  record straight to the column that maps it.
  *
- * No DOM of the page is built: the parse events follow a small stack of
- * "interesting" frames (the top object, the data array, a record, a mapped
- * nested object, the expand array and its elements); every other subtree is
- * skipped.  Values are recorded as MakiniValue (pointer + length + kind) in
- * the current memory context, which the caller resets per page: strings
- * without escapes, and objects and arrays (and every value of a json/jsonb
- * column) as raw JSON text, point into the reply itself and are not
- * NUL-terminated; de-escaped strings are copies.
+ * No DOM of the page is built: the tokens of json.c's reader follow a small
+ * stack of "interesting" frames (the top object, the data array, a record,
+ * a mapped nested object, the expand array and its elements); every other
+ * subtree is skipped by the reader.  Values are recorded as MakiniValue
+ * (pointer + length + kind) in the current memory context, which the caller
+ * resets per page: strings without escapes, and objects and arrays (and
+ * every value of a json/jsonb column) as raw JSON text, point into the
+ * reply itself and are not NUL-terminated; de-escaped strings are copies.
  *
- * Two parsers drive the same events.  A fast scanner reads a reply in one
- * pass over its bytes, validating UTF-8 and JSON syntax as strictly as
- * PostgreSQL's parser does, without copying strings that need no
- * de-escaping and without events inside skipped subtrees.  Whatever it does
- * not take -- invalid UTF-8 or JSON, unusual escapes, deep nesting, a reply
- * of the wrong shape -- is parsed again from the start by PostgreSQL's own
- * parser (common/jsonapi.h), which is the reference: its verdict and its
- * error messages are the ones the user sees.  (Profiles showed PostgreSQL
- * 15's lexer, which de-escapes every string byte by byte into a StringInfo,
- * taking about half of a scan's time.)
+ * Nothing here raises: a reply that is not JSON, or not of the expected
+ * shape, comes back to the caller as a MakiniJsonFailure.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 
 #include "makini_fdw.h"
+#include "json.h"
 #include "model.h"
 
 /*
@@ -93,22 +85,16 @@ typedef struct Frame
 
 typedef struct PageParseState
 {
-	JsonLexContext *lex;		/* PostgreSQL's parser, NULL for the fast one */
-	char	   *value_start;	/* PostgreSQL's: where the current value starts */
-	char	   *name_from;		/* PostgreSQL's: the next field name is after */
+	MakiniJsonReader reader;
 	MakiniColumnMap *map;
 	PathTrie   *trie;
-	const MakiniReplyContext *ctx;
 	MakiniPage *page;
 	bool		single;			/* "data" is one object, not an array */
 	bool		seen_data;
-	bool		fast;			/* the fast scanner drives the events */
-	bool		bail;			/* fast: leave the reply to PostgreSQL's parser */
 
 	Frame	   *frames;
 	int			nframes;
 	int			maxframes;
-	int			skip_depth;		/* >0 while inside a skipped subtree */
 	FrameKind	pending;		/* what the next object/array start opens */
 	PathNode   *pending_node;
 	bool		pending_skip;
@@ -123,29 +109,29 @@ typedef struct PageParseState
 	char	   *element_key;
 	StringInfoData star;		/* fields gathered for the star column */
 	int			star_count;
-	StringInfoData scratch;		/* fast: de-escaping buffer */
 } PageParseState;
 
+/* what the record reader does with an object or array that starts */
+typedef enum Step
+{
+	STEP_FAILED = 0,			/* a reply of the wrong shape */
+	STEP_ENTER,					/* follow its contents */
+	STEP_SKIP					/* leave it to the reader to skip */
+} Step;
+
 /*
- * A reply of the wrong shape: with PostgreSQL's parser, raise HV00M; in the
- * fast scanner, give up (the reply is parsed again by PostgreSQL's parser,
- * which raises the error, or the one it meets first).  Used in void event
- * handlers: returns from the caller.
+ * Records a reply of the wrong shape at the current token; returns false
+ * (STEP_FAILED), for "return shape_failure(...)".
  */
-#define SHAPE_ERROR(st, ...) \
-	do { \
-		if ((st)->fast) \
-		{ \
-			(st)->bail = true; \
-			return; \
-		} \
-		makini_bad_reply((st)->ctx, __VA_ARGS__); \
-	} while (0)
+static bool
+shape_failure(PageParseState *st, const char *detail)
+{
+	makini_json_fail(&st->reader, st->reader.start, detail);
+	return false;
+}
 
 /* PG_INT64_MAX as text, for messages */
 #define INT64_FORMAT_MAX_TEXT "9223372036854775807"
-
-static char *json_string_utf8(const char *tok, int len);
 
 /* records parsed between two CHECK_FOR_INTERRUPTS() */
 #define MAKINI_CFI_EVERY	1024
@@ -153,9 +139,6 @@ static char *json_string_utf8(const char *tok, int len);
 /* Is the name of length len the literal lit? */
 #define NAME_IS(name, len, lit) \
 	((len) == sizeof(lit) - 1 && memcmp((name), (lit), sizeof(lit) - 1) == 0)
-
-/* makini_fdw.fast_json: parse pages with the fast scanner first */
-bool		makini_fast_json = true;
 
 /* Finds or adds the child of node named name. */
 static PathNode *
@@ -445,8 +428,6 @@ field_start_in_frame(PageParseState *st, Frame *f, const char *name, int len,
 static inline void
 on_field_start(PageParseState *st, const char *name, int len, char *value_start)
 {
-	if (st->skip_depth > 0)
-		return;
 	field_start_in_frame(st, &st->frames[st->nframes - 1], name, len,
 						 value_start);
 }
@@ -483,11 +464,8 @@ star_append(PageParseState *st, const char *name, int len, char *start, char *en
 static inline void
 on_field_end(PageParseState *st, bool isnull, char *value_end)
 {
-	Frame	   *f;
+	Frame	   *f = &st->frames[st->nframes - 1];
 
-	if (st->skip_depth > 0)
-		return;
-	f = &st->frames[st->nframes - 1];
 	if (f->cur_star)
 		star_append(st, f->cur_name, f->cur_namelen, f->cur_start, value_end);
 	else if (f->cur && f->cur->ncolumns > 0 && !isnull)
@@ -573,17 +551,14 @@ end_record(PageParseState *st, Frame *f)
 	}
 }
 
-/* Event: an object starts. */
-static void
+/* Event: an object starts; records and mapped objects are entered. */
+static Step
 on_object_start(PageParseState *st)
 {
 	FrameKind	kind = st->pending;
 
-	if (st->skip_depth > 0 || (st->nframes > 0 && st->pending_skip))
-	{
-		st->skip_depth++;
-		return;
-	}
+	if (st->nframes > 0 && st->pending_skip)
+		return STEP_SKIP;
 	st->pending_skip = true;
 	if (st->nframes == 0)
 		push_frame(st, FRAME_TOP, NULL);
@@ -594,58 +569,39 @@ on_object_start(PageParseState *st)
 	else if (kind == FRAME_NODE || kind == FRAME_LINKS || kind == FRAME_META)
 		push_frame(st, kind, st->pending_node);
 	else
-		SHAPE_ERROR(st, "\"%s\" is an object where an array was expected",
-					kind == FRAME_DATA ? "data" : st->map->expand);
+		return shape_failure(st, psprintf("\"%s\" is an object where an array was expected",
+										  kind == FRAME_DATA ? "data" : st->map->expand));
+	return STEP_ENTER;
 }
 
-/* Event: an object ends. */
-static void
-on_object_end(PageParseState *st)
-{
-	Frame	   *f;
-
-	if (st->skip_depth > 0)
-	{
-		st->skip_depth--;
-		return;
-	}
-	f = &st->frames[st->nframes - 1];
-	if (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT)
-		end_record(st, f);
-	st->nframes--;
-}
-
-/* Event: an array starts. */
-static void
+/* Event: an array starts; the data and expand arrays are entered. */
+static Step
 on_array_start(PageParseState *st)
 {
-	if (st->skip_depth > 0 || st->nframes == 0 || st->pending_skip)
-	{
-		if (st->nframes == 0)
-			SHAPE_ERROR(st, "the reply is a JSON array, not an object");
-		st->skip_depth++;
-		return;
-	}
+	if (st->nframes == 0)
+		return shape_failure(st, "the reply is a JSON array, not an object");
+	if (st->pending_skip)
+		return STEP_SKIP;
 	st->pending_skip = true;
 	if (st->pending == FRAME_DATA)
 		push_frame(st, FRAME_DATA, NULL);
 	else if (st->pending == FRAME_EXPAND)
 		push_frame(st, FRAME_EXPAND, st->pending_node);
 	else if (st->pending == FRAME_RECORD)
-		SHAPE_ERROR(st, "\"data\" is an array where one record was expected");
+		return shape_failure(st, "\"data\" is an array where one record was expected");
 	else
-		st->skip_depth++;
+		return STEP_SKIP;
+	return STEP_ENTER;
 }
 
-/* Event: an array ends. */
+/* Event: an entered object or array ends. */
 static void
-on_array_end(PageParseState *st)
+on_container_end(PageParseState *st)
 {
-	if (st->skip_depth > 0)
-	{
-		st->skip_depth--;
-		return;
-	}
+	Frame	   *f = &st->frames[st->nframes - 1];
+
+	if (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT)
+		end_record(st, f);
 	st->nframes--;
 }
 
@@ -653,11 +609,8 @@ on_array_end(PageParseState *st)
 static void
 on_element_start(PageParseState *st)
 {
-	Frame	   *f;
+	Frame	   *f = &st->frames[st->nframes - 1];
 
-	if (st->skip_depth > 0)
-		return;
-	f = &st->frames[st->nframes - 1];
 	st->pending_skip = false;
 	if (f->kind == FRAME_DATA)
 		st->pending = FRAME_RECORD;
@@ -697,22 +650,22 @@ meta_integer(const char *token, int len, int64 max, int64 *result)
  * the scan (last_page ends it): one that is not a whole number in range is
  * a bad reply, never cut down to an int.
  */
-static void
+static bool
 paging_scalar(PageParseState *st, Frame *f, char *token, int len,
-			  JsonTokenType type)
+			  MakiniJsonToken type)
 {
 	const char *name = f->cur_name;
 	int			namelen = f->cur_namelen;
 	int64		n;
 
 	if (name == NULL)
-		return;
+		return true;
 	if (f->kind == FRAME_LINKS && NAME_IS(name, namelen, "next"))
 	{
-		st->page->has_next = (type == JSON_TOKEN_STRING);
+		st->page->has_next = (type == MAKINI_JSON_STRING);
 		st->page->next_link = st->page->has_next ? pnstrdup(token, len) : NULL;
 	}
-	else if (f->kind == FRAME_META && type == JSON_TOKEN_NUMBER &&
+	else if (f->kind == FRAME_META && type == MAKINI_JSON_NUMBER &&
 			 (NAME_IS(name, namelen, "total") ||
 			  NAME_IS(name, namelen, "current_page") ||
 			  NAME_IS(name, namelen, "last_page")))
@@ -720,9 +673,9 @@ paging_scalar(PageParseState *st, Frame *f, char *token, int len,
 		bool		total = NAME_IS(name, namelen, "total");
 
 		if (!meta_integer(token, len, total ? PG_INT64_MAX : PG_INT32_MAX, &n))
-			SHAPE_ERROR(st, "meta.%.*s is %.*s, not a whole number between 0 and %s.",
-						namelen, name, Min(len, 40), token,
-						total ? INT64_FORMAT_MAX_TEXT : "2147483647");
+			return shape_failure(st, psprintf("meta.%.*s is %.*s, not a whole number between 0 and %s.",
+											  namelen, name, Min(len, 40), token,
+											  total ? INT64_FORMAT_MAX_TEXT : "2147483647"));
 		if (total)
 			st->page->total = n;
 		else if (NAME_IS(name, namelen, "current_page"))
@@ -730,34 +683,30 @@ paging_scalar(PageParseState *st, Frame *f, char *token, int len,
 		else
 			st->page->last_page = (int) n;
 	}
+	return true;
 }
 
 /*
  * Event: a scalar value, len bytes at token (the de-escaped text of a
  * string, the text of any other token; not necessarily NUL-terminated).
  */
-static void
-on_scalar(PageParseState *st, char *token, int len, JsonTokenType type)
+static bool
+on_scalar(PageParseState *st, char *token, int len, MakiniJsonToken type)
 {
 	Frame	   *f;
 	MakiniValueKind kind;
 
-	if (st->skip_depth > 0)
-		return;
 	if (st->nframes == 0)
-		SHAPE_ERROR(st, "the reply is a JSON scalar, not an object");
+		return shape_failure(st, "the reply is a JSON scalar, not an object");
 	f = &st->frames[st->nframes - 1];
 	if (f->kind == FRAME_LINKS || f->kind == FRAME_META)
-	{
-		paging_scalar(st, f, token, len, type);
-		return;
-	}
+		return paging_scalar(st, f, token, len, type);
 	if (f->kind == FRAME_DATA)
-		SHAPE_ERROR(st, "an element of \"data\" is not an object");
+		return shape_failure(st, "an element of \"data\" is not an object");
 	if (f->kind == FRAME_TOP && f->cur_name &&
-		NAME_IS(f->cur_name, f->cur_namelen, "data") && type != JSON_TOKEN_NULL)
-		SHAPE_ERROR(st, "\"data\" is a scalar");
-	if (f->cur_is_key && type != JSON_TOKEN_NULL)
+		NAME_IS(f->cur_name, f->cur_namelen, "data") && type != MAKINI_JSON_NULL)
+		return shape_failure(st, "\"data\" is a scalar");
+	if (f->cur_is_key && type != MAKINI_JSON_NULL)
 	{
 		if (f->kind == FRAME_RECORD)
 			st->record_key = pnstrdup(token, len);
@@ -765,76 +714,32 @@ on_scalar(PageParseState *st, char *token, int len, JsonTokenType type)
 			st->element_key = pnstrdup(token, len);
 	}
 	if (f->cur == NULL || !f->cur->scalar)
-		return;
+		return true;
 	switch (type)
 	{
-		case JSON_TOKEN_STRING:
+		case MAKINI_JSON_STRING:
 			kind = MAKINI_VALUE_STRING;
 			break;
-		case JSON_TOKEN_NUMBER:
+		case MAKINI_JSON_NUMBER:
 			kind = MAKINI_VALUE_NUMBER;
 			break;
-		case JSON_TOKEN_TRUE:
+		case MAKINI_JSON_TRUE:
 			kind = MAKINI_VALUE_TRUE;
 			break;
-		case JSON_TOKEN_FALSE:
+		case MAKINI_JSON_FALSE:
 			kind = MAKINI_VALUE_FALSE;
 			break;
 		default:
-			return;				/* null: the row already holds NULL */
+			return true;		/* null: the row already holds NULL */
 	}
 	store_value(st, f->cur, token, len, kind, STORE_SCALAR);
+	return true;
 }
 
 /* ------------------------------------------------------------------------
- * PostgreSQL's parser: semantic callbacks turned into events.
+ * The record reader: json.c's tokens turned into the events above.
  * ------------------------------------------------------------------------
  */
-
-/* Semantic callback: an object starts; the lexer is at its '{'. */
-static MakiniJsonResult
-cb_object_start(void *state)
-{
-	PageParseState *st = (PageParseState *) state;
-
-	st->name_from = makini_lex_token_start(st->lex) + 1;
-	on_object_start(st);
-	return MAKINI_JSON_OK;
-}
-
-/* Semantic callback: an object ends. */
-static MakiniJsonResult
-cb_object_end(void *state)
-{
-	on_object_end((PageParseState *) state);
-	return MAKINI_JSON_OK;
-}
-
-/* Semantic callback: an array starts. */
-static MakiniJsonResult
-cb_array_start(void *state)
-{
-	on_array_start((PageParseState *) state);
-	return MAKINI_JSON_OK;
-}
-
-/* Semantic callback: an array ends. */
-static MakiniJsonResult
-cb_array_end(void *state)
-{
-	on_array_end((PageParseState *) state);
-	return MAKINI_JSON_OK;
-}
-
-/* Raises HV00M for a reply that is not valid UTF-8 JSON. */
-static void
-check_parse(JsonParseErrorType rc, JsonLexContext *lex,
-			const MakiniReplyContext *ctx)
-{
-	if (rc != JSON_SUCCESS)
-		makini_bad_reply(ctx, "The reply is not valid JSON: %s",
-						 json_errdetail(rc, lex));
-}
 
 /*
  * Would on_scalar() ignore a scalar now?  (A field of a record or of a
@@ -855,695 +760,110 @@ scalar_ignored(PageParseState *st)
 }
 
 /*
- * The text of a string token, quotes included, at start (len bytes): a
- * pointer into the reply when it has no escapes, else de-escaped by
- * PostgreSQL's lexer.  The parse runs without de-escaping (twice as fast):
- * only the strings that are used pay for it.  The lexer writes \u escapes
- * in the database's encoding, but values are UTF-8 (convert.c converts
- * them): in another database the lexer only checks the string, and
- * json_string_utf8 de-escapes it.
+ * The text of a string token the events use: a slice of the reply when it
+ * has no escapes, else a de-escaped copy; false if it has an escape that
+ * is no character.
  */
-static char *
-string_text(PageParseState *st, char *start, int len, int *outlen)
+static inline bool
+string_text(PageParseState *st, char *str, int len, bool escaped,
+			char **text, int *textlen)
 {
-	JsonLexContext *lex;
-	char	   *text;
-
-	if (memchr(start + 1, '\\', len - 2) == NULL)
-	{
-		*outlen = len - 2;
-		return start + 1;
-	}
-	lex = makini_json_lexer(start, len, true);
-	check_parse(json_lex(lex), lex, st->ctx);
-	if (GetDatabaseEncoding() == PG_UTF8)
-	{
-		*outlen = lex->strval->len;
-		return lex->strval->data;
-	}
-	text = json_string_utf8(start, len);
-	*outlen = strlen(text);		/* the lexer let no \u0000 through */
-	return text;
+	*text = str;
+	*textlen = len;
+	if (!escaped)
+		return true;
+	if (!makini_json_unescape(&st->reader, str, len, true, text, textlen))
+		return false;
+	*text = pnstrdup(*text, *textlen);
+	return true;
 }
 
-/*
- * The token of a field name: between st->name_from (the end of the '{' or
- * of the previous field's value: only whitespace and a ',' follow) and the
- * ':' that ends at colon_end (only whitespace before it).
- */
-static char *
-field_name_token(PageParseState *st, char *colon_end, int *len)
+/* A value starts: the events of its field, or of its array element. */
+static inline bool
+value_begins(PageParseState *st)
 {
-	char	   *open = st->name_from;
-	char	   *close = colon_end - 2;
-
-	while (*open != '"')
-		open++;
-	while (*close != '"')
-		close--;
-	*len = close - open + 1;
-	return open;
-}
-
-/* Semantic callback: an array element starts; the lexer is at its first token. */
-static MakiniJsonResult
-cb_element_start(void *state, bool isnull)
-{
-	PageParseState *st = (PageParseState *) state;
-
-	st->value_start = makini_lex_token_start(st->lex);
-	on_element_start(st);
-	return MAKINI_JSON_OK;
-}
-
-/*
- * Semantic callback: a field starts; the lexer is past the name and its
- * ':' (no fname: nothing is de-escaped), at its value's first token.
- */
-static MakiniJsonResult
-cb_field_start(void *state, char *fname, bool isnull)
-{
-	PageParseState *st = (PageParseState *) state;
-	char	   *token;
+	MakiniJsonReader *r = &st->reader;
 	char	   *name;
-	int			toklen;
 	int			len;
 
-	st->value_start = makini_lex_token_start(st->lex);
-	if (st->skip_depth > 0)
-		return MAKINI_JSON_OK;
-	token = field_name_token(st, makini_lex_prev_end(st->lex), &toklen);
-	name = string_text(st, token, toklen, &len);
-	on_field_start(st, name, len, makini_lex_token_start(st->lex));
-	return MAKINI_JSON_OK;
-}
-
-/* Semantic callback: a field ends; its value ended at the previous token. */
-static MakiniJsonResult
-cb_field_end(void *state, char *fname, bool isnull)
-{
-	PageParseState *st = (PageParseState *) state;
-
-	st->name_from = makini_lex_prev_end(st->lex);
-	on_field_end(st, isnull, makini_lex_prev_end(st->lex));
-	return MAKINI_JSON_OK;
-}
-
-/*
- * Semantic callback: a scalar value, which started at st->value_start and
- * ended at the previous token's end (a string's token is NULL).
- */
-static MakiniJsonResult
-cb_scalar(void *state, char *token, JsonTokenType type)
-{
-	PageParseState *st = (PageParseState *) state;
-	char	   *start = st->value_start;
-	int			len = st->lex->prev_token_terminator - start;
-
-	if (st->skip_depth > 0)
-		return MAKINI_JSON_OK;
-	if (type != JSON_TOKEN_STRING)
-		on_scalar(st, start, len, type);
-	else if (scalar_ignored(st))
-		on_scalar(st, start + 1, len - 2, type);
-	else
+	if (r->member)
 	{
-		char	   *text = string_text(st, start, len, &len);
-
-		on_scalar(st, text, len, type);
-	}
-	return MAKINI_JSON_OK;
-}
-
-/* Parses the reply with PostgreSQL's parser: the reference, and its errors. */
-static void
-parse_with_postgres(PageParseState *st, char *body, size_t len)
-{
-	JsonSemAction sem;
-
-	if (!pg_verify_mbstr(PG_UTF8, body, (int) len, true))
-		makini_bad_reply(st->ctx, "The reply is not valid UTF-8.");
-
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = st;
-	sem.object_start = cb_object_start;
-	sem.object_end = cb_object_end;
-	sem.array_start = cb_array_start;
-	sem.array_end = cb_array_end;
-	sem.object_field_start = cb_field_start;
-	sem.object_field_end = cb_field_end;
-	sem.array_element_start = cb_element_start;
-	sem.scalar = cb_scalar;
-
-	st->lex = makini_json_lexer(body, len, false);
-	st->value_start = body;
-	check_parse(pg_parse_json(st->lex, &sem), st->lex, st->ctx);
-}
-
-/* ------------------------------------------------------------------------
- * The fast scanner: recursive descent over the reply's bytes (which end in
- * a NUL, so every look-ahead stops there), accepting only what PostgreSQL's
- * parser accepts (RFC 8259 JSON; strings of valid UTF-8 without control
- * characters; \u escapes without U+0000 and with surrogates in pairs; no
- * letters or digits glued to a number or keyword).  A false return means
- * "not taken": the caller throws the partial page away and runs
- * parse_with_postgres().
- * ------------------------------------------------------------------------
- */
-
-/* nesting beyond this is left to PostgreSQL's parser (and its stack check) */
-#define FAST_MAX_DEPTH	256
-
-#define CC_PLAIN	0x01		/* string byte needing no attention */
-#define CC_ALNUM	0x02		/* continues a token (JSON_ALPHANUMERIC_CHAR) */
-#define CC_WS		0x04		/* whitespace between tokens */
-
-static uint8 char_class[256];
-
-typedef struct FastScan
-{
-	PageParseState *st;
-	char	   *p;				/* next byte */
-	char	   *end;			/* the reply's end; *end is '\0' */
-	bool		utf8_db;		/* \u escapes may be written as UTF-8 */
-} FastScan;
-
-/* Fills the character class table once per backend. */
-static void
-init_char_class(void)
-{
-	if (char_class['a'] != 0)
-		return;
-	for (int c = 0; c < 256; c++)
-	{
-		uint8		cc = 0;
-
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
-			cc |= CC_PLAIN;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c >= 0x80)
-			cc |= CC_ALNUM;
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-			cc |= CC_WS;
-		char_class[c] = cc;
-	}
-}
-
-/* Skips whitespace. */
-static inline char *
-skip_ws(char *p)
-{
-	while (char_class[(uint8) *p] & CC_WS)
-		p++;
-	return p;
-}
-
-/* Length of the valid UTF-8 character at s (a lead byte >= 0x80), or 0. */
-static inline int
-utf8_char_len(FastScan *fs, unsigned char *s)
-{
-	int			l = pg_utf_mblen(s);
-
-	if (l < 2 || s + l > (unsigned char *) fs->end || !pg_utf8_islegal(s, l))
-		return 0;
-	return l;
-}
-
-/* Value of a hexadecimal digit, or -1. */
-static inline int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * The rest of a string with escapes, from its first byte at start: validates
- * it and, with want, de-escapes it into a copy (*str, *len).
- */
-static bool
-fast_escaped_string(FastScan *fs, unsigned char *start, bool want,
-					char **str, int *len)
-{
-	StringInfo	buf = &fs->st->scratch;
-	unsigned char *s = start;
-	int			hi = -1;		/* pending high surrogate */
-
-	resetStringInfo(buf);
-	for (;;)
-	{
-		unsigned char c = *s;
-
-		if (c == '\\')
-		{
-			c = s[1];
-			if (c == 'u')
-			{
-				int			ch = 0;
-
-				for (int i = 2; i < 6; i++)
-				{
-					int			d = hex_value(s[i]);
-
-					if (d < 0)
-						return false;
-					ch = ch * 16 + d;
-				}
-				s += 6;
-				if (ch >= 0xD800 && ch <= 0xDBFF)
-				{
-					if (hi != -1)
-						return false;
-					hi = ch;
-					continue;
-				}
-				if (ch >= 0xDC00 && ch <= 0xDFFF)
-				{
-					if (hi == -1)
-						return false;
-					ch = 0x10000 + ((hi - 0xD800) << 10) + (ch - 0xDC00);
-					hi = -1;
-				}
-				else if (hi != -1)
-					return false;
-				if (ch == 0 || (ch >= 0x80 && !fs->utf8_db))
-					return false;
-				if (want)
-				{
-					unsigned char u[4];
-
-					unicode_to_utf8((pg_wchar) ch, u);
-					appendBinaryStringInfo(buf, (char *) u, pg_utf_mblen(u));
-				}
-				continue;
-			}
-			if (hi != -1)
-				return false;
-			switch (c)
-			{
-				case '"':
-				case '\\':
-				case '/':
-					break;
-				case 'b':
-					c = '\b';
-					break;
-				case 'f':
-					c = '\f';
-					break;
-				case 'n':
-					c = '\n';
-					break;
-				case 'r':
-					c = '\r';
-					break;
-				case 't':
-					c = '\t';
-					break;
-				default:
-					return false;
-			}
-			if (want)
-				appendStringInfoChar(buf, (char) c);
-			s += 2;
-			continue;
-		}
-		if (hi != -1)
+		if (!string_text(st, r->name, r->namelen, r->name_escaped, &name, &len))
 			return false;
-		if (c == '"')
-			break;
-		if (c >= 0x80)
-		{
-			int			l = utf8_char_len(fs, s);
-
-			if (l == 0)
-				return false;
-			if (want)
-				appendBinaryStringInfo(buf, (char *) s, l);
-			s += l;
-			continue;
-		}
-		if (c < 0x20)
-			return false;		/* a control character, or the end */
-		if (want)
-			appendStringInfoChar(buf, (char) c);
-		s++;
+		on_field_start(st, name, len, r->start);
 	}
-	if (want)
-	{
-		*str = pnstrdup(buf->data, buf->len);
-		*len = buf->len;
-	}
-	fs->p = (char *) s + 1;
+	else if (st->nframes > 0)
+		on_element_start(st);
 	return true;
 }
 
-/*
- * The string whose opening quote is at fs->p: validates it and returns its
- * text in *str, *len -- a slice of the reply when it has no escapes, else
- * (with want) a de-escaped copy.  Moves past the closing quote.
- */
+/* A scalar value: its event (strings de-escaped if they are used). */
 static inline bool
-fast_string(FastScan *fs, bool want, char **str, int *len)
+scalar_value(PageParseState *st, MakiniJsonToken tok)
 {
-	unsigned char *start = (unsigned char *) fs->p + 1;
-	unsigned char *s = start;
+	MakiniJsonReader *r = &st->reader;
+	char	   *text = r->str;
+	int			len = r->len;
+
+	if (tok == MAKINI_JSON_STRING && !scalar_ignored(st) &&
+		!string_text(st, r->str, r->len, r->escaped, &text, &len))
+		return false;
+	return on_scalar(st, text, len, tok);
+}
+
+/*
+ * Reads the reply token by token into the page; false if it is not JSON
+ * or not of the expected shape (see st->reader.failure).
+ */
+static bool
+read_reply(PageParseState *st)
+{
+	MakiniJsonReader *r = &st->reader;
 
 	for (;;)
 	{
-		while (char_class[s[0]] & CC_PLAIN)
-		{
-			if (!(char_class[s[1]] & CC_PLAIN))
-			{
-				s++;
-				break;
-			}
-			if (!(char_class[s[2]] & CC_PLAIN))
-			{
-				s += 2;
-				break;
-			}
-			if (!(char_class[s[3]] & CC_PLAIN))
-			{
-				s += 3;
-				break;
-			}
-			s += 4;
-		}
-		if (*s == '"')
-			break;
-		if (*s == '\\')
-			return fast_escaped_string(fs, start, want, str, len);
-		if (*s >= 0x80)
-		{
-			int			l = utf8_char_len(fs, s);
+		MakiniJsonToken tok = makini_json_next(r);
+		Step		step;
 
-			if (l == 0)
+		switch (tok)
+		{
+			case MAKINI_JSON_FAILED:
 				return false;
-			s += l;
+			case MAKINI_JSON_END:
+				return true;
+			case MAKINI_JSON_OBJECT_END:
+			case MAKINI_JSON_ARRAY_END:
+				on_container_end(st);
+				if (r->member)
+					on_field_end(st, false, r->p);
+				continue;
+			default:
+				break;
+		}
+		if (!value_begins(st))
+			return false;
+		if (tok == MAKINI_JSON_OBJECT_START)
+			step = on_object_start(st);
+		else if (tok == MAKINI_JSON_ARRAY_START)
+			step = on_array_start(st);
+		else
+		{
+			if (!scalar_value(st, tok))
+				return false;
+			if (r->member)
+				on_field_end(st, tok == MAKINI_JSON_NULL, r->p);
 			continue;
 		}
-		return false;			/* a control character, or the end */
-	}
-	*str = (char *) start;
-	*len = s - start;
-	fs->p = (char *) s + 1;
-	return true;
-}
-
-/* The number at fs->p, in PostgreSQL's grammar. */
-static inline bool
-fast_number(FastScan *fs, char **str, int *len)
-{
-	char	   *s = fs->p;
-
-	if (*s == '-')
-		s++;
-	if (*s == '0')
-		s++;
-	else if (*s >= '1' && *s <= '9')
-	{
-		do
-			s++;
-		while (*s >= '0' && *s <= '9');
-	}
-	else
-		return false;
-	if (*s == '.')
-	{
-		s++;
-		if (*s < '0' || *s > '9')
+		if (step == STEP_FAILED)
 			return false;
-		do
-			s++;
-		while (*s >= '0' && *s <= '9');
-	}
-	if (*s == 'e' || *s == 'E')
-	{
-		s++;
-		if (*s == '+' || *s == '-')
-			s++;
-		if (*s < '0' || *s > '9')
-			return false;
-		do
-			s++;
-		while (*s >= '0' && *s <= '9');
-	}
-	if (char_class[(uint8) *s] & CC_ALNUM)
-		return false;
-	*str = fs->p;
-	*len = s - fs->p;
-	fs->p = s;
-	return true;
-}
-
-/* The keyword word (n bytes) at fs->p, not followed by a token character. */
-static inline bool
-fast_keyword(FastScan *fs, const char *word, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (fs->p[i] != word[i])
-			return false;
-	if (char_class[(uint8) fs->p[n]] & CC_ALNUM)
-		return false;
-	fs->p += n;
-	return true;
-}
-
-/* Validates the value at fs->p and moves past it, with no events. */
-static bool
-fast_skip(FastScan *fs, int depth)
-{
-	char	   *str;
-	int			len;
-	char		close;
-
-	switch (*fs->p)
-	{
-		case '{':
-		case '[':
-			if (depth > FAST_MAX_DEPTH)
-				return false;
-			close = (*fs->p == '{') ? '}' : ']';
-			fs->p = skip_ws(fs->p + 1);
-			if (*fs->p == close)
-			{
-				fs->p++;
-				return true;
-			}
-			for (;;)
-			{
-				if (close == '}')
-				{
-					if (*fs->p != '"' || !fast_string(fs, false, &str, &len))
-						return false;
-					fs->p = skip_ws(fs->p);
-					if (*fs->p != ':')
-						return false;
-					fs->p = skip_ws(fs->p + 1);
-				}
-				if (!fast_skip(fs, depth + 1))
-					return false;
-				fs->p = skip_ws(fs->p);
-				if (*fs->p == ',')
-				{
-					fs->p = skip_ws(fs->p + 1);
-					continue;
-				}
-				if (*fs->p != close)
-					return false;
-				fs->p++;
-				return true;
-			}
-		case '"':
-			return fast_string(fs, false, &str, &len);
-		case 't':
-			return fast_keyword(fs, "true", 4);
-		case 'f':
-			return fast_keyword(fs, "false", 5);
-		case 'n':
-			return fast_keyword(fs, "null", 4);
-		default:
-			return fast_number(fs, &str, &len);
-	}
-}
-
-static bool fast_value(FastScan *fs, int depth);
-
-/* The object at fs->p, with its events. */
-static bool
-fast_object(FastScan *fs, int depth)
-{
-	PageParseState *st = fs->st;
-
-	if (depth > FAST_MAX_DEPTH)
-		return false;
-	on_object_start(st);
-	if (st->bail)
-		return false;
-	if (st->skip_depth > 0)
-	{
-		/* a skipped subtree: validated, no events */
-		if (!fast_skip(fs, depth))
-			return false;
-		on_object_end(st);
-		return true;
-	}
-	fs->p = skip_ws(fs->p + 1);
-	if (*fs->p != '}')
-	{
-		for (;;)
+		if (step == STEP_SKIP)
 		{
-			char	   *name;
-			int			namelen;
-			bool		isnull;
-
-			if (*fs->p != '"' || !fast_string(fs, true, &name, &namelen))
+			if (!makini_json_skip(r))
 				return false;
-			fs->p = skip_ws(fs->p);
-			if (*fs->p != ':')
-				return false;
-			fs->p = skip_ws(fs->p + 1);
-			isnull = (*fs->p == 'n');
-			on_field_start(st, name, namelen, fs->p);
-			if (!fast_value(fs, depth + 1))
-				return false;
-			on_field_end(st, isnull, fs->p);
-			fs->p = skip_ws(fs->p);
-			if (*fs->p == ',')
-			{
-				fs->p = skip_ws(fs->p + 1);
-				continue;
-			}
-			if (*fs->p != '}')
-				return false;
-			break;
+			if (r->member)
+				on_field_end(st, false, r->p);
 		}
 	}
-	fs->p++;
-	on_object_end(st);
-	return true;
-}
-
-/* The array at fs->p, with its events. */
-static bool
-fast_array(FastScan *fs, int depth)
-{
-	PageParseState *st = fs->st;
-
-	if (depth > FAST_MAX_DEPTH)
-		return false;
-	on_array_start(st);
-	if (st->bail)
-		return false;
-	if (st->skip_depth > 0)
-	{
-		if (!fast_skip(fs, depth))
-			return false;
-		on_array_end(st);
-		return true;
-	}
-	fs->p = skip_ws(fs->p + 1);
-	if (*fs->p != ']')
-	{
-		for (;;)
-		{
-			on_element_start(st);
-			if (!fast_value(fs, depth + 1))
-				return false;
-			fs->p = skip_ws(fs->p);
-			if (*fs->p == ',')
-			{
-				fs->p = skip_ws(fs->p + 1);
-				continue;
-			}
-			if (*fs->p != ']')
-				return false;
-			break;
-		}
-	}
-	fs->p++;
-	on_array_end(st);
-	return true;
-}
-
-/* The value at fs->p, with its events. */
-static bool
-fast_value(FastScan *fs, int depth)
-{
-	PageParseState *st = fs->st;
-	char	   *str = fs->p;
-	int			len;
-	JsonTokenType type;
-
-	switch (*fs->p)
-	{
-		case '{':
-			return fast_object(fs, depth);
-		case '[':
-			return fast_array(fs, depth);
-		case '"':
-			if (scalar_ignored(st))
-				return fast_string(fs, false, &str, &len);
-			if (!fast_string(fs, true, &str, &len))
-				return false;
-			type = JSON_TOKEN_STRING;
-			break;
-		case 't':
-			if (!fast_keyword(fs, "true", 4))
-				return false;
-			len = 4;
-			type = JSON_TOKEN_TRUE;
-			break;
-		case 'f':
-			if (!fast_keyword(fs, "false", 5))
-				return false;
-			len = 5;
-			type = JSON_TOKEN_FALSE;
-			break;
-		case 'n':
-			if (!fast_keyword(fs, "null", 4))
-				return false;
-			len = 4;
-			type = JSON_TOKEN_NULL;
-			break;
-		default:
-			if (!fast_number(fs, &str, &len))
-				return false;
-			type = JSON_TOKEN_NUMBER;
-			break;
-	}
-	on_scalar(st, str, len, type);
-	return !st->bail;
-}
-
-/*
- * Parses the reply with the fast scanner; false if it did not take it
- * (then the page is incomplete and must be thrown away).
- */
-static bool
-parse_fast(PageParseState *st, char *body, size_t len)
-{
-	FastScan	fs;
-
-	if (body[len] != '\0')
-		return false;
-	init_char_class();
-	fs.st = st;
-	fs.end = body + len;
-	fs.utf8_db = (GetDatabaseEncoding() == PG_UTF8);
-	fs.p = skip_ws(body);
-	if (*fs.p != '{')
-		return false;			/* not an object: PostgreSQL's parser says why */
-	if (!fast_value(&fs, 0))
-		return false;
-	fs.p = skip_ws(fs.p);
-	return fs.p == fs.end;
 }
 
 /* ------------------------------------------------------------------------
@@ -1551,20 +871,19 @@ parse_fast(PageParseState *st, char *body, size_t len)
  * ------------------------------------------------------------------------
  */
 
-/* A fresh parse state and empty page (the fast scanner's when fast). */
+/* A fresh parse state and empty page. */
 static void
 init_parse(PageParseState *st, MakiniColumnMap *map, bool single_record,
-		   const MakiniReplyContext *ctx, bool fast)
+		   char *body, size_t len)
 {
 	MakiniPage *page = palloc0(sizeof(MakiniPage));
 
 	memset(st, 0, sizeof(PageParseState));
+	makini_json_init(&st->reader, body, len);
 	st->map = map;
 	st->trie = (PathTrie *) map->parser;
-	st->ctx = ctx;
 	st->page = page;
 	st->single = single_record;
-	st->fast = fast;
 	st->maxframes = 16;
 	st->frames = palloc(sizeof(Frame) * st->maxframes);
 	st->pending_skip = true;
@@ -1572,8 +891,6 @@ init_parse(PageParseState *st, MakiniColumnMap *map, bool single_record,
 	st->cur_row = -1;
 	st->parent_vals = palloc0(sizeof(MakiniValue) * Max(map->nslots, 1));
 	initStringInfo(&st->star);
-	if (fast)
-		initStringInfo(&st->scratch);
 
 	page->ncols = map->nslots;
 	page->total = -1;
@@ -1583,19 +900,41 @@ init_parse(PageParseState *st, MakiniColumnMap *map, bool single_record,
 }
 
 /*
+ * The failure of a reply that is not valid UTF-8 anywhere: that is said
+ * first, wherever the reader stopped.
+ */
+static void
+check_utf8(MakiniJsonFailure *failure, char *body, size_t len)
+{
+	int			valid = pg_encoding_verifymbstr(PG_UTF8, body, (int) len);
+
+	if (valid < (int) len)
+	{
+		failure->offset = valid;
+		failure->detail = psprintf("The reply is not valid UTF-8 at byte %d.", valid);
+	}
+}
+
+/*
  * Parses one reply (a list page, or with single_record an item reply
  * {"data": {...}}) into rows of map's columns.  Everything is allocated in
  * the current memory context; the body (NUL-terminated at len) must stay
- * valid, and unchanged, as long as the page.
+ * valid, and unchanged, as long as the page.  Returns NULL if the reply is
+ * not JSON or not of the expected shape, with *failure saying why.
  */
 MakiniPage *
 makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
-				  bool single_record, const MakiniReplyContext *ctx)
+				  bool single_record, MakiniJsonFailure *failure)
 {
-	PageParseState	st;
+	PageParseState st;
 
+	failure->offset = -1;
+	failure->detail = NULL;
 	if (len > PG_INT32_MAX)
-		makini_bad_reply(ctx, "The reply is larger than 2 GB.");
+	{
+		failure->detail = "The reply is larger than 2 GB.";
+		return NULL;
+	}
 	if (map->parser == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(map));
@@ -1604,16 +943,18 @@ makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
 		MemoryContextSwitchTo(old);
 	}
 
-	init_parse(&st, map, single_record, ctx, true);
-	if (!makini_fast_json || !parse_fast(&st, body, len) || st.bail)
+	init_parse(&st, map, single_record, body, len);
+	if (!read_reply(&st))
 	{
-		elog(DEBUG2, "makini_fdw: reply of GET %s left to PostgreSQL's JSON parser",
-			 ctx->path ? ctx->path : "?");
-		init_parse(&st, map, single_record, ctx, false);
-		parse_with_postgres(&st, body, len);
+		*failure = st.reader.failure;
+		check_utf8(failure, body, len);
+		return NULL;
 	}
 	if (!st.seen_data)
-		makini_bad_reply(ctx, "The reply has no \"data\" member.");
+	{
+		failure->detail = "The reply has no \"data\" member.";
+		return NULL;
+	}
 	/* pages are alike: the next one gets room for this one's rows and some */
 	st.trie->rows_hint = Min(st.page->nrows + st.page->nrows / 8, 1000000);
 	return st.page;
@@ -1625,219 +966,139 @@ makini_parse_page(MakiniColumnMap *map, char *body, size_t len,
  */
 typedef struct ExtractState
 {
-	JsonLexContext *lex;
-	char	   *name_from;		/* the next field name is after this */
+	MakiniJsonReader reader;
 	int			npaths;
 	const char *const *paths;
 	char	  **values;
 	StringInfoData path;		/* dotted path of the current field */
 	int		   *saved_len;		/* path length before each field, by level */
-	char	  **value_start;	/* where each level's field value starts */
-	int			array_depth;	/* >0 inside arrays: nothing matches */
+	char	  **value_start;	/* where each level's object value starts */
 } ExtractState;
 
 /* Index of the wanted path equal to the current one, or -1. */
 static int
 extract_match(ExtractState *es)
 {
-	if (es->array_depth > 0)
-		return -1;
 	for (int i = 0; i < es->npaths; i++)
 		if (strcmp(es->paths[i], es->path.data) == 0)
 			return i;
 	return -1;
 }
 
-/*
- * A JSON string token (quotes included, checked by the lexer) de-escaped
- * into UTF-8, whatever the database's encoding: PostgreSQL's lexer would
- * write \u escapes in the database's encoding, and raise for a character
- * it lacks.  An escape that is no character (a lone surrogate, \u0000)
- * becomes U+FFFD.
- */
-static char *
-json_string_utf8(const char *tok, int len)
+/* A field starts at level: the current path gets its name. */
+static void
+extract_field_start(ExtractState *es, int level)
 {
-	StringInfoData buf;
-	const char *s = tok + 1;
-	const char *end = tok + len - 1;
-	pg_wchar	hi = 0;
+	MakiniJsonReader *r = &es->reader;
+	char	   *name;
+	int			len;
 
-	initStringInfo(&buf);
-	while (s < end)
-	{
-		pg_wchar	ch;
-		unsigned char u[4];
-
-		if (*s != '\\')
-		{
-			appendStringInfoChar(&buf, *s++);
-			continue;
-		}
-		if (s[1] != 'u')
-		{
-			const char *from = "bfnrt";
-			const char *to = "\b\f\n\r\t";
-			const char *k = strchr(from, s[1]);
-
-			appendStringInfoChar(&buf, k ? to[k - from] : s[1]);
-			s += 2;
-			continue;
-		}
-		ch = 0;
-		for (int i = 2; i < 6; i++)
-			ch = ch * 16 + (isdigit((unsigned char) s[i]) ? s[i] - '0' :
-							(s[i] | 0x20) - 'a' + 10);
-		s += 6;
-		if (ch >= 0xD800 && ch <= 0xDBFF && hi == 0 &&
-			s + 6 <= end && s[0] == '\\' && s[1] == 'u')
-		{
-			hi = ch;			/* a pair's first half: the second follows */
-			continue;
-		}
-		if (hi != 0 && ch >= 0xDC00 && ch <= 0xDFFF)
-			ch = 0x10000 + ((hi - 0xD800) << 10) + (ch - 0xDC00);
-		else if (hi != 0 || ch == 0 || (ch >= 0xD800 && ch <= 0xDFFF))
-			ch = 0xFFFD;
-		hi = 0;
-		unicode_to_utf8(ch, u);
-		appendBinaryStringInfo(&buf, (char *) u, pg_utf_mblen(u));
-	}
-	return buf.data;
-}
-
-/* Extract callback: an object starts; its first field name follows. */
-static MakiniJsonResult
-ex_object_start(void *state)
-{
-	ExtractState *es = (ExtractState *) state;
-
-	es->name_from = makini_lex_token_start(es->lex) + 1;
-	return MAKINI_JSON_OK;
-}
-
-/*
- * Extract callback: a field starts; extend the current path.  The lexer
- * does not de-escape (see json_string_utf8): the name is found in the text,
- * between the end of the '{' or ',' before it and the ':' after it.
- */
-static MakiniJsonResult
-ex_field_start(void *state, char *fname, bool isnull)
-{
-	ExtractState *es = (ExtractState *) state;
-	int			level = es->lex->lex_level;
-	char	   *open = es->name_from;
-	char	   *close = makini_lex_prev_end(es->lex) - 2;
-
-	while (*open != '"')
-		open++;
-	while (*close != '"')
-		close--;
 	es->saved_len[level] = es->path.len;
 	if (es->path.len > 0)
 		appendStringInfoChar(&es->path, '.');
-	appendStringInfoString(&es->path, json_string_utf8(open, close - open + 1));
-	es->value_start[level] = makini_lex_token_start(es->lex);
-	return MAKINI_JSON_OK;
+	makini_json_unescape(r, r->name, r->namelen, false, &name, &len);
+	appendBinaryStringInfo(&es->path, name, len);
 }
 
-/* Extract callback: a field ends; objects and arrays are kept as raw text. */
-static MakiniJsonResult
-ex_field_end(void *state, char *fname, bool isnull)
+/*
+ * A field at level ends; a wanted one keeps its value: a scalar's text
+ * (the last one wins), raw JSON from start to the reader's position for an
+ * object or array (the first one wins).
+ */
+static void
+extract_field_end(ExtractState *es, int level, MakiniJsonToken tok, char *start)
 {
-	ExtractState *es = (ExtractState *) state;
-	int			level = es->lex->lex_level;
+	MakiniJsonReader *r = &es->reader;
 	int			i = extract_match(es);
+	char	   *text;
+	int			len;
 
-	if (i >= 0 && !isnull && es->values[i] == NULL)
+	if (i >= 0 && tok == MAKINI_JSON_STRING)
 	{
-		char	   *start = es->value_start[level];
-
-		if (*start == '{' || *start == '[')
-			es->values[i] = pnstrdup(start, makini_lex_prev_end(es->lex) - start);
+		makini_json_unescape(r, r->str, r->len, false, &text, &len);
+		es->values[i] = pnstrdup(text, len);
 	}
+	else if (i >= 0 && (tok == MAKINI_JSON_OBJECT_END || tok == MAKINI_JSON_ARRAY_START))
+	{
+		if (es->values[i] == NULL)
+			es->values[i] = pnstrdup(start, r->p - start);
+	}
+	else if (i >= 0 && tok != MAKINI_JSON_NULL)
+		es->values[i] = pnstrdup(r->str, r->len);
 	es->path.len = es->saved_len[level];
 	es->path.data[es->path.len] = '\0';
-	es->name_from = makini_lex_prev_end(es->lex);
-	return MAKINI_JSON_OK;
 }
 
-/* Extract callback: a scalar at a wanted path. */
-static MakiniJsonResult
-ex_scalar(void *state, char *token, JsonTokenType type)
+/*
+ * Follows the fields of a small document's objects (arrays are skipped:
+ * nothing inside one matches); false if it is not valid JSON.
+ */
+static bool
+extract_fields(ExtractState *es)
 {
-	ExtractState *es = (ExtractState *) state;
-	int			i = extract_match(es);
+	MakiniJsonReader *r = &es->reader;
 
-	if (i < 0 || type == JSON_TOKEN_NULL)
-		return MAKINI_JSON_OK;
-	if (type == JSON_TOKEN_STRING)
+	for (;;)
 	{
-		char	   *start = es->value_start[es->lex->lex_level];
+		MakiniJsonToken tok = makini_json_next(r);
+		char	   *start = r->start;
+		int			level = r->depth;
 
-		es->values[i] = json_string_utf8(start,
-										 makini_lex_prev_end(es->lex) - start);
+		if (tok == MAKINI_JSON_FAILED)
+			return false;
+		if (tok == MAKINI_JSON_END)
+			return true;
+		if (tok == MAKINI_JSON_OBJECT_START || tok == MAKINI_JSON_ARRAY_START)
+			level--;
+		if (!r->member)
+		{
+			if (tok == MAKINI_JSON_ARRAY_START && !makini_json_skip(r))
+				return false;
+			continue;
+		}
+		if (tok == MAKINI_JSON_OBJECT_END)
+			start = es->value_start[level];
+		else
+			extract_field_start(es, level);
+		if (tok == MAKINI_JSON_OBJECT_START)
+		{
+			es->value_start[level] = start;
+			continue;
+		}
+		if (tok == MAKINI_JSON_ARRAY_START && !makini_json_skip(r))
+			return false;
+		extract_field_end(es, level, tok, start);
 	}
-	else
-		es->values[i] = token;
-	return MAKINI_JSON_OK;
-}
-
-/* Extract callbacks: arrays hide their contents from path matching. */
-static MakiniJsonResult
-ex_array_start(void *state)
-{
-	((ExtractState *) state)->array_depth++;
-	return MAKINI_JSON_OK;
-}
-
-static MakiniJsonResult
-ex_array_end(void *state)
-{
-	((ExtractState *) state)->array_depth--;
-	return MAKINI_JSON_OK;
 }
 
 /*
  * Finds the values at the given dotted paths of a small JSON document:
- * values[i] is the scalar's text (raw JSON for an object or array) or NULL.
- * Returns false if the body is not valid JSON.  Arrays are not entered.
+ * values[i] is the scalar's text (raw JSON for an object or array) or NULL,
+ * strings de-escaped into UTF-8.  Returns false if the body is not valid
+ * JSON.  Arrays are not entered.
  */
 bool
 makini_json_extract(const char *body, size_t len, int npaths,
 					const char *const *paths, char **values)
 {
 	ExtractState es;
-	JsonSemAction sem;
-	JsonParseErrorType rc;
 
 	for (int i = 0; i < npaths; i++)
 		values[i] = NULL;
-	if (body == NULL || len == 0 || len > PG_INT32_MAX ||
-		!pg_verify_mbstr(PG_UTF8, body, (int) len, true))
+	if (body == NULL || len == 0 || len > PG_INT32_MAX)
 		return false;
 
 	memset(&es, 0, sizeof(es));
+	makini_json_init(&es.reader, pnstrdup(body, len), len);
 	es.npaths = npaths;
 	es.paths = paths;
 	es.values = values;
 	initStringInfo(&es.path);
-	es.lex = makini_json_lexer(pnstrdup(body, len), len, false);
 	/* nesting takes at least two bytes a level */
 	es.saved_len = palloc(sizeof(int) * (len / 2 + 2));
 	es.value_start = palloc(sizeof(char *) * (len / 2 + 2));
 
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &es;
-	sem.object_start = ex_object_start;
-	sem.object_field_start = ex_field_start;
-	sem.object_field_end = ex_field_end;
-	sem.scalar = ex_scalar;
-	sem.array_start = ex_array_start;
-	sem.array_end = ex_array_end;
-
-	rc = pg_parse_json(es.lex, &sem);
-	if (rc != JSON_SUCCESS)
+	if (!extract_fields(&es))
 	{
 		for (int i = 0; i < npaths; i++)
 			values[i] = NULL;

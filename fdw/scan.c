@@ -864,6 +864,23 @@ repeated_row(MakiniScanState *st)
 }
 
 /*
+ * Parses a reply into a page of the scan's columns; raises a reply that is
+ * not JSON or not of the expected shape.
+ */
+static MakiniPage *
+parse_reply(MakiniScanState *st, MakiniResponse *resp, bool item,
+			const MakiniReplyContext *ctx)
+{
+	MakiniJsonFailure failure;
+	MakiniPage *page = makini_parse_page(st->map, resp->body, resp->len,
+										 item, &failure);
+
+	if (page == NULL)
+		makini_bad_reply(ctx, "%s", failure.detail);
+	return page;
+}
+
+/*
  * NULLS FIRST, the first sorted page has arrived: may it be returned now?
  * Yes if the probe (the unsorted request for records without a value, one
  * record a page) counts as many records as the sorted one: there are none
@@ -888,7 +905,7 @@ decide_nulls_first(MakiniScanState *st)
 		ctx.servername = st->topts->server.servername;
 		ctx.path = st->probe_path;
 		ctx.request_id = resp->request_id;
-		all = makini_parse_page(st->map, resp->body, resp->len, false, &ctx)->total;
+		all = parse_reply(st, resp, false, &ctx)->total;
 	}
 	MemoryContextSwitchTo(old);
 	if (all >= 0 && all == st->page->total)
@@ -950,9 +967,7 @@ advance_page(MakiniScanState *st)
 	if (resp->status == 404)
 		st->page = palloc0(sizeof(MakiniPage));
 	else
-		st->page = makini_parse_page(st->map, resp->body, resp->len,
-									 item,
-									 &st->page_ctx);
+		st->page = parse_reply(st, resp, item, &st->page_ctx);
 	resp->body = NULL;
 	MemoryContextSwitchTo(old);
 	if (st->page->nrows > 0)

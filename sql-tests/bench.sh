@@ -119,10 +119,6 @@ bsql -c "SELECT count(*) FROM timed_runs('$SCAN', 1)" \
 	-c "SELECT ms || ' ' || cpu_ms FROM timed_runs('$SCAN', $RUNS)" | tail -n "$RUNS" >"$RUNDIR/fdw.txt"
 fdw_ms=$(awk '{ print $1 }' "$RUNDIR/fdw.txt" | median)
 fdw_cpu=$(awk '{ print $2 }' "$RUNDIR/fdw.txt" | median)
-# the same with every reply parsed by PostgreSQL's parser (pg_parse_json)
-bsql -c "SET makini_fdw.fast_json = off" -c "SELECT count(*) FROM timed_runs('$SCAN', 1)" \
-	-c "SELECT ms FROM timed_runs('$SCAN', $RUNS)" | tail -n "$RUNS" >"$RUNDIR/fdw_pg.txt"
-fdw_pg_ms=$(median <"$RUNDIR/fdw_pg.txt")
 explain=$(bsql -c "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM bench.purchase_order_lines" | grep -iE "requests|bytes" | sed 's/^ *//' | head -2 | paste -sd ' ' || true)
 
 # ---------------------------------------------------------------------------
@@ -284,7 +280,6 @@ cat <<EOF
 | measurement | ms | FDW / it |
 | --- | ---: | ---: |
 | FDW full scan (wall; backend CPU $fdw_cpu ms) | $fdw_ms | 1.00 |
-| FDW full scan, fast_json off: PostgreSQL's parser only ($(awk -v r="$ROWS" -v ms="$fdw_pg_ms" 'BEGIN { printf "%d", r / ms * 1000 }') line items/s) | $fdw_pg_ms | $(ratio "$fdw_ms" "$fdw_pg_ms") |
 | curl, gzip bytes only, $curl_conns connection(s): the simulator's share | $curl_raw_ms | $(ratio "$fdw_ms" "$curl_raw_ms") |
 | curl --compressed (transfer + inflate) | $curl_dec_ms | $(ratio "$fdw_ms" "$curl_dec_ms") |
 | Python: fetch + gunzip + json.loads + row tuples (whole) | $py_ms | $(ratio "$fdw_ms" "$py_ms") |

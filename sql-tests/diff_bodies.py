@@ -1,15 +1,17 @@
 #!/usr/bin/python3
-"""Reply bodies for the differential test of the FDW's two JSON parsers.
+"""Reply bodies for the differential test of the FDW's JSON reader.
 
     /usr/bin/python3 sql-tests/diff_bodies.py --port PORT --dir DIR --seed S --count N
+    /usr/bin/python3 sql-tests/diff_bodies.py --dir DIR --canonical <N-TAB-HEX-LINES
 
 Writes DIR/0.json .. DIR/(N-1).json, DIR/index.tsv (number, kind, base
-reply, what was done to it) and DIR/keys.tsv (number, key of the first
+reply, what was done to it), DIR/keys.tsv (number, key of the first
 record of the base reply: key lookups ask for it; whether the base is an
-item reply).  test_differential.sh
-has the simulator serve each body to foreign tables and compares what
-makini_fdw makes of it with its fast scanner and with PostgreSQL's JSON
-parser.
+item reply) and DIR/bodies.tsv (number, the body as bytea hex, for COPY).
+test_differential.sh has PostgreSQL read each body (the oracle) and write
+the ones it accepts again; --canonical stores those as DIR/cN.json.  The
+simulator serves both to foreign tables, and the test compares what
+makini_fdw makes of them.
 
 The first bodies are real replies of the simulator, as served: pages of
 purchase orders with embedded lineItems, vendors and units of measure, and
@@ -463,24 +465,40 @@ def make_body(seed, i, real):
     return data, "valid" if valid else "bytes", real[base][0], " ".join(what)
 
 
+def write_canonical(directory):
+    """Write DIR/cN.json for each line "N<tab>hex" on stdin: body N as
+    PostgreSQL's json functions read and wrote it again."""
+    for line in sys.stdin.buffer:
+        number, text = line.rstrip(b"\n").split(b"\t", 1)
+        with open(os.path.join(directory, f"c{int(number)}.json"), "wb") as f:
+            f.write(bytes.fromhex(text.decode("ascii")))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, required=True, help="the simulator's")
+    parser.add_argument("--port", type=int)
     parser.add_argument("--dir", required=True)
-    parser.add_argument("--seed", required=True)
-    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--seed")
+    parser.add_argument("--count", type=int)
+    parser.add_argument("--canonical", action="store_true",
+                        help="write the canonical bodies read from stdin instead")
     args = parser.parse_args()
+    if args.canonical:
+        write_canonical(args.dir)
+        return
     sys.setrecursionlimit(20000)
     real = fetch_real(args.port)
     os.makedirs(args.dir, exist_ok=True)
     keys = {label: key for label, _, key in real}
     items = {label for label, _, _ in real[len(SMALL_PAGES):BASES]}
     with open(os.path.join(args.dir, "index.tsv"), "w", encoding="utf-8") as index, \
-            open(os.path.join(args.dir, "keys.tsv"), "w", encoding="utf-8") as key_file:
+            open(os.path.join(args.dir, "keys.tsv"), "w", encoding="utf-8") as key_file, \
+            open(os.path.join(args.dir, "bodies.tsv"), "w", encoding="ascii") as hex_file:
         for i in range(args.count):
             data, kind, base, what = make_body(args.seed, i, real)
             with open(os.path.join(args.dir, f"{i}.json"), "wb") as f:
                 f.write(data)
+            hex_file.write(f"{i}\t\\\\x{data.hex()}\n")
             index.write(f"{i}\t{kind}\t{len(data)}\t{base}\t{what}\n")
             key_file.write(f"{i}\t{keys[base]}\t{base in items}\n")
 

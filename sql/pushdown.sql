@@ -577,10 +577,6 @@ CREATE FOREIGN TABLE vendors_c (key text, name text) SERVER plant_c OPTIONS (res
 SELECT :c_mueller > 0 AS has_rows,
        count(*) = :c_mueller AND bool_and(name = 'Müller GmbH') AS read_back
 FROM vendors_c WHERE name = 'Müller GmbH';
-SET makini_fdw.fast_json = off;
-SELECT count(*) = :c_mueller AND bool_and(name = 'Müller GmbH') AS read_back
-FROM vendors_c WHERE name = 'Müller GmbH';
-RESET makini_fdw.fast_json;
 -- remote text in messages is converted to the database's encoding: "é"
 -- exists in LATIN1, "✓" does not (written \xNN)
 CREATE SERVER plant_a_once FOREIGN DATA WRAPPER makini_fdw
