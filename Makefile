@@ -1,14 +1,15 @@
 # makini_fdw — PGXS build
 MODULE_big = makini_fdw
 OBJS = fdw/makini_fdw.o fdw/options.o fdw/http.o fdw/errors.o fdw/page.o \
-       fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o
+       fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o \
+       fdw/estimate.o
 
 EXTENSION = makini_fdw
 DATA = fdw/makini_fdw--1.0.sql
 PGFILEDESC = "makini_fdw - foreign data wrapper for the Makini ERP API"
 
 
-REGRESS = setup options security import scan lines types errors status pushdown sorting contract concurrency sync multi
+REGRESS = setup options security import scan lines types errors status pushdown sorting contract concurrency estimates sync multi
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

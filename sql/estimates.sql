@@ -1,0 +1,152 @@
+--
+-- estimates: without ANALYZE, the planner sizes a foreign table from what
+-- the API said in this session (meta.total of the pages it served), and
+-- when nothing is known and the table is joined, asks once (per_page=1).
+-- A join of a few local rows then sends one small request per row
+-- (parameterized path) instead of reading every page, and a join of many
+-- rows reads every page once.  Request counts come from the simulator's
+-- log; rows are compared with the ground truth (truth_po, from scan.sql).
+-- Nothing here is analyzed: the local tables get their size from the
+-- primary key built after their rows.
+--
+SELECT sim('reset');
+-- est_server(name): a server of plant_a with pages of 20 (600 orders: 30
+-- pages) and its purchase_orders as <name>.purchase_orders; each new server
+-- is a table the backend knows nothing about yet
+CREATE FUNCTION est_server(name text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER makini_fdw OPTIONS (url %L, page_size %L, max_retry_wait %L)',
+                 name, 'http://127.0.0.1:18765', '20', '30');
+  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I OPTIONS (token %L)', name, 'tok_plant_a');
+  EXECUTE format('CREATE SCHEMA %I', name);
+  EXECUTE format('IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders) FROM SERVER %I INTO %I', name, name);
+END $$;
+-- est_plan(q): the plan of q without costs, one line a node
+CREATE FUNCTION est_plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    RETURN NEXT line;
+  END LOOP;
+END $$;
+-- est_log(): the requests since the last sim('reset'): all, the size
+-- probes among them (per_page=1, no filter), and list pages of the full
+-- table (no filter)
+CREATE FUNCTION est_log(OUT requests bigint, OUT probes bigint, OUT full_pages bigint)
+LANGUAGE sql AS $$
+  SELECT count(*),
+         count(*) FILTER (WHERE params->>'per_page' = '1' AND query !~ 'filter'),
+         count(*) FILTER (WHERE params->>'per_page' = '20' AND query !~ 'filter')
+  FROM sim_requests()
+$$;
+-- the pages of the whole table, and local tables of order numbers: 25, and
+-- more than the table has pages
+CREATE TABLE est_pages AS SELECT ceil(count(*) / 20.0)::int AS pages FROM truth_po;
+CREATE TABLE est_few AS SELECT order_no FROM truth_po ORDER BY key LIMIT 25;
+ALTER TABLE est_few ADD PRIMARY KEY (order_no);
+CREATE TABLE est_many AS
+  SELECT order_no FROM truth_po ORDER BY key LIMIT (SELECT pages + 15 FROM est_pages);
+ALTER TABLE est_many ADD PRIMARY KEY (order_no);
+SELECT (SELECT count(*) FROM est_few) < pages AS few_fewer_than_pages,
+       (SELECT count(*) FROM est_many) > pages AS many_more_than_pages
+FROM est_pages;
+
+--
+-- 1. 25 local rows joined on order_no: the table's size is unknown, so the
+-- planner asks once (one request, per_page=1) and chooses one request per
+-- local row over the table's pages
+--
+SELECT est_server('est_a');
+SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_a.purchase_orders p USING (order_no)');
+SELECT * FROM est_log();
+-- the join: exact rows, one request per local row, no new probe (the
+-- count is reused), fewer requests than pages and at most 30
+SELECT sim('reset');
+CREATE TEMP TABLE est_got AS
+  SELECT p.* FROM est_few w JOIN est_a.purchase_orders p USING (order_no);
+CREATE TEMP TABLE est_want AS
+  SELECT t.* FROM est_few w JOIN truth_po t USING (order_no);
+SELECT rows_differ('est_got', 'est_want') AS differences,
+       (SELECT count(*) FROM est_got) = (SELECT count(*) FROM est_few) AS one_row_each;
+SELECT l.requests = (SELECT count(*) FROM est_few) AS one_request_per_row,
+       l.probes AS probes, l.full_pages AS full_pages,
+       l.requests < p.pages AS fewer_than_pages, l.requests <= 30 AS at_most_30
+FROM est_log() l, est_pages p;
+DROP TABLE est_got, est_want;
+
+--
+-- 2. more local rows than the table has pages: every page once, no probe
+--
+SELECT sim('reset');
+SELECT * FROM est_plan('SELECT p.* FROM est_many w JOIN est_a.purchase_orders p USING (order_no)');
+CREATE TEMP TABLE est_got AS
+  SELECT p.* FROM est_many w JOIN est_a.purchase_orders p USING (order_no);
+CREATE TEMP TABLE est_want AS
+  SELECT t.* FROM est_many w JOIN truth_po t USING (order_no);
+SELECT rows_differ('est_got', 'est_want') AS differences;
+SELECT l.probes AS probes, l.full_pages = p.pages AS every_page_once,
+       l.requests = p.pages AS nothing_else
+FROM est_log() l, est_pages p;
+DROP TABLE est_got, est_want;
+
+--
+-- 3. a size learned from a scan: after a full scan of a new server's table
+-- (meta.total of its pages), the join plans without asking
+--
+SELECT est_server('est_b');
+SELECT count(*) = (SELECT count(*) FROM truth_po) AS scanned FROM est_b.purchase_orders;
+SELECT sim('reset');
+SELECT * FROM est_plan('SELECT p.* FROM est_many w JOIN est_b.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_b.purchase_orders p USING (order_no)');
+SELECT * FROM est_log();
+
+--
+-- 4. the issue's table: the API says 3,000 orders (meta.total of the probe,
+-- set by a fault rule); with pages of 100 that is 30 pages, and 25 local
+-- rows are still 25 requests (the default of 1,000 rows would have chosen
+-- a full scan)
+--
+SELECT est_server('est_c');
+ALTER SERVER est_c OPTIONS (SET page_size '100');
+SELECT sim('fault?kind=meta&field=total&value=3000&conn=plant_a&count=1');
+SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_c.purchase_orders p USING (order_no)');
+SELECT * FROM est_log();
+
+--
+-- 5. an API without meta.total (nor last_page, links.last): the probe is
+-- made once all the same, the plan uses the default size, rows are exact
+--
+SELECT sim('reset');
+SELECT sim('behave?meta=absent');
+SELECT est_server('est_d');
+SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_d.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan('SELECT p.* FROM est_many w JOIN est_d.purchase_orders p USING (order_no)');
+SELECT * FROM est_log();
+CREATE TEMP TABLE est_got AS
+  SELECT p.* FROM est_few w JOIN est_d.purchase_orders p USING (order_no);
+CREATE TEMP TABLE est_want AS
+  SELECT t.* FROM est_few w JOIN truth_po t USING (order_no);
+SELECT rows_differ('est_got', 'est_want') AS differences;
+SELECT l.probes AS probes FROM est_log() l;
+DROP TABLE est_got, est_want;
+
+--
+-- 6. no probe: a query that joins nothing, and a table with ANALYZE
+-- statistics (ALTER SERVER empties the backend's counts)
+--
+SELECT sim('reset');
+SELECT est_server('est_e');
+SELECT * FROM est_plan('SELECT * FROM est_e.purchase_orders WHERE order_no = ''x''');
+SELECT * FROM est_log();
+ANALYZE est_e.purchase_orders;
+ALTER SERVER est_e OPTIONS (SET max_retry_wait '31');
+SELECT sim('reset');
+SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_e.purchase_orders p USING (order_no)');
+SELECT * FROM est_log();
+
+SELECT sim('reset');
+DROP SCHEMA est_a, est_b, est_c, est_d, est_e CASCADE;
+DROP SERVER est_a, est_b, est_c, est_d, est_e CASCADE;
+DROP TABLE est_pages, est_few, est_many;
+DROP FUNCTION est_server(text), est_plan(text), est_log();
