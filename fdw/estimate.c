@@ -230,9 +230,10 @@ makini_estimate_note(const MakiniTableOptions *topts, List *filters,
 /*
  * Asks the API how many records match filters: one small page (one record,
  * or a few in an expand table, to see rows per record), noted as a scan's.
- * The count, or -1 if the API gave none or could not be asked; an error
- * reply raises only when raise_errors (use_remote_estimate), else the scan
- * will report it.
+ * The count, or -1 if the API gave none or could not be asked (noted too:
+ * not asked again until the count would expire); an error reply raises
+ * only when raise_errors (use_remote_estimate), else the scan will report
+ * it.
  */
 static double
 remote_count(const MakiniTableOptions *topts, Oid userid, List *filters,
@@ -261,7 +262,10 @@ remote_count(const MakiniTableOptions *topts, Oid userid, List *filters,
 		/* a skipped server: no estimate, and the scan gives the WARNING */
 		if (!raise_errors ||
 			(topts->server.skip_unreachable && makini_is_unreachable(resp)))
+		{
+			estimate_store(topts, filters, -1, 0);
 			return -1;
+		}
 		makini_report_failure(resp, &ctx, false);
 	}
 	rel = table_open(topts->relid, NoLock);
