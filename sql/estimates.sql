@@ -145,8 +145,23 @@ SELECT sim('reset');
 SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_e.purchase_orders p USING (order_no)');
 SELECT * FROM est_log();
 
+--
+-- 7. a probe that fails (503, no retries) gives the default size, and is
+-- not sent again by the next planning; the scan then works as usual
+--
 SELECT sim('reset');
-DROP SCHEMA est_a, est_b, est_c, est_d, est_e CASCADE;
-DROP SERVER est_a, est_b, est_c, est_d, est_e CASCADE;
+SELECT est_server('est_f');
+ALTER SERVER est_f OPTIONS (ADD max_retries '0');
+SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&count=1');
+SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_f.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_f.purchase_orders p USING (order_no)');
+SELECT l.requests, l.probes, count(*) FILTER (WHERE r.status = 503) AS failed
+FROM est_log() l, sim_requests() r GROUP BY 1, 2;
+SELECT count(*) = (SELECT count(*) FROM est_few) AS joined
+FROM est_few w JOIN est_f.purchase_orders p USING (order_no);
+
+SELECT sim('reset');
+DROP SCHEMA est_a, est_b, est_c, est_d, est_e, est_f CASCADE;
+DROP SERVER est_a, est_b, est_c, est_d, est_e, est_f CASCADE;
 DROP TABLE est_pages, est_few, est_many;
 DROP FUNCTION est_server(text), est_plan(text), est_log();
