@@ -30,6 +30,22 @@ BEGIN
     RETURN NEXT line;
   END LOOP;
 END $$;
+-- est_join(side, srv): the join of local table side with srv's purchase_orders
+CREATE FUNCTION est_join(side text, srv text) RETURNS text LANGUAGE sql AS $$
+  SELECT format('SELECT p.* FROM %I w JOIN %I.purchase_orders p USING (order_no)', side, srv)
+$$;
+-- est_differ(side, srv): the rows that join and the same join with the
+-- ground truth differ by
+CREATE FUNCTION est_differ(side text, srv text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  EXECUTE 'CREATE TEMP TABLE est_got AS ' || est_join(side, srv);
+  EXECUTE format('CREATE TEMP TABLE est_want AS SELECT t.* FROM %I w JOIN truth_po t USING (order_no)', side);
+  n := rows_differ('est_got', 'est_want');
+  DROP TABLE est_got, est_want;
+  RETURN n;
+END $$;
 -- est_log(): the requests since the last sim('reset'): all, the size
 -- probes among them (per_page=1, no filter), and list pages of the full
 -- table (no filter)
@@ -58,37 +74,26 @@ FROM est_pages;
 -- local row over the table's pages
 --
 SELECT est_server('est_a');
-SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_a.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan(est_join('est_few', 'est_a'));
 SELECT * FROM est_log();
 -- the join: exact rows, one request per local row, no new probe (the
 -- count is reused), fewer requests than pages and at most 30
 SELECT sim('reset');
-CREATE TEMP TABLE est_got AS
-  SELECT p.* FROM est_few w JOIN est_a.purchase_orders p USING (order_no);
-CREATE TEMP TABLE est_want AS
-  SELECT t.* FROM est_few w JOIN truth_po t USING (order_no);
-SELECT rows_differ('est_got', 'est_want') AS differences,
-       (SELECT count(*) FROM est_got) = (SELECT count(*) FROM est_few) AS one_row_each;
+SELECT est_differ('est_few', 'est_a') AS differences;
 SELECT l.requests = (SELECT count(*) FROM est_few) AS one_request_per_row,
        l.probes AS probes, l.full_pages AS full_pages,
        l.requests < p.pages AS fewer_than_pages, l.requests <= 30 AS at_most_30
 FROM est_log() l, est_pages p;
-DROP TABLE est_got, est_want;
 
 --
 -- 2. more local rows than the table has pages: every page once, no probe
 --
 SELECT sim('reset');
-SELECT * FROM est_plan('SELECT p.* FROM est_many w JOIN est_a.purchase_orders p USING (order_no)');
-CREATE TEMP TABLE est_got AS
-  SELECT p.* FROM est_many w JOIN est_a.purchase_orders p USING (order_no);
-CREATE TEMP TABLE est_want AS
-  SELECT t.* FROM est_many w JOIN truth_po t USING (order_no);
-SELECT rows_differ('est_got', 'est_want') AS differences;
+SELECT * FROM est_plan(est_join('est_many', 'est_a'));
+SELECT est_differ('est_many', 'est_a') AS differences;
 SELECT l.probes AS probes, l.full_pages = p.pages AS every_page_once,
        l.requests = p.pages AS nothing_else
 FROM est_log() l, est_pages p;
-DROP TABLE est_got, est_want;
 
 --
 -- 3. a size learned from a scan: after a full scan of a new server's table
@@ -97,8 +102,8 @@ DROP TABLE est_got, est_want;
 SELECT est_server('est_b');
 SELECT count(*) = (SELECT count(*) FROM truth_po) AS scanned FROM est_b.purchase_orders;
 SELECT sim('reset');
-SELECT * FROM est_plan('SELECT p.* FROM est_many w JOIN est_b.purchase_orders p USING (order_no)');
-SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_b.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan(est_join('est_many', 'est_b'));
+SELECT * FROM est_plan(est_join('est_few', 'est_b'));
 SELECT * FROM est_log();
 
 --
@@ -110,7 +115,7 @@ SELECT * FROM est_log();
 SELECT est_server('est_c');
 ALTER SERVER est_c OPTIONS (SET page_size '100');
 SELECT sim('fault?kind=meta&field=total&value=3000&conn=plant_a&count=1');
-SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_c.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan(est_join('est_few', 'est_c'));
 SELECT * FROM est_log();
 
 --
@@ -120,16 +125,11 @@ SELECT * FROM est_log();
 SELECT sim('reset');
 SELECT sim('behave?meta=absent');
 SELECT est_server('est_d');
-SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_d.purchase_orders p USING (order_no)');
-SELECT * FROM est_plan('SELECT p.* FROM est_many w JOIN est_d.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan(est_join('est_few', 'est_d'));
+SELECT * FROM est_plan(est_join('est_many', 'est_d'));
 SELECT * FROM est_log();
-CREATE TEMP TABLE est_got AS
-  SELECT p.* FROM est_few w JOIN est_d.purchase_orders p USING (order_no);
-CREATE TEMP TABLE est_want AS
-  SELECT t.* FROM est_few w JOIN truth_po t USING (order_no);
-SELECT rows_differ('est_got', 'est_want') AS differences;
+SELECT est_differ('est_few', 'est_d') AS differences;
 SELECT l.probes AS probes FROM est_log() l;
-DROP TABLE est_got, est_want;
 
 --
 -- 6. no probe: a query that joins nothing, and a table with ANALYZE
@@ -142,7 +142,7 @@ SELECT * FROM est_log();
 ANALYZE est_e.purchase_orders;
 ALTER SERVER est_e OPTIONS (SET max_retry_wait '31');
 SELECT sim('reset');
-SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_e.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan(est_join('est_few', 'est_e'));
 SELECT * FROM est_log();
 
 --
@@ -153,15 +153,15 @@ SELECT sim('reset');
 SELECT est_server('est_f');
 ALTER SERVER est_f OPTIONS (ADD max_retries '0');
 SELECT sim('fault?kind=status&status=503&code=SYSTEM_UNAVAILABLE&conn=plant_a&count=1');
-SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_f.purchase_orders p USING (order_no)');
-SELECT * FROM est_plan('SELECT p.* FROM est_few w JOIN est_f.purchase_orders p USING (order_no)');
+SELECT * FROM est_plan(est_join('est_few', 'est_f'));
+SELECT * FROM est_plan(est_join('est_few', 'est_f'));
 SELECT l.requests, l.probes, count(*) FILTER (WHERE r.status = 503) AS failed
 FROM est_log() l, sim_requests() r GROUP BY 1, 2;
-SELECT count(*) = (SELECT count(*) FROM est_few) AS joined
-FROM est_few w JOIN est_f.purchase_orders p USING (order_no);
+SELECT est_differ('est_few', 'est_f') AS differences;
 
 SELECT sim('reset');
 DROP SCHEMA est_a, est_b, est_c, est_d, est_e, est_f CASCADE;
 DROP SERVER est_a, est_b, est_c, est_d, est_e, est_f CASCADE;
 DROP TABLE est_pages, est_few, est_many;
-DROP FUNCTION est_server(text), est_plan(text), est_log();
+DROP FUNCTION est_server(text), est_plan(text), est_join(text, text), est_differ(text, text),
+  est_log();
