@@ -2,7 +2,7 @@
 MODULE_big = makini_fdw
 OBJS = fdw/makini_fdw.o fdw/options.o fdw/errors.o fdw/json.o fdw/page.o \
        fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o \
-       fdw/model.o fdw/connection.o
+       fdw/model.o fdw/connection.o fdw/estimate.o
 # the HTTP side (makini_http.h), which knows nothing of SQL
 OBJS += fdw/http.o fdw/failure.o fdw/remote.o
 
@@ -11,7 +11,7 @@ DATA = fdw/makini_fdw--1.0.sql
 PGFILEDESC = "makini_fdw - foreign data wrapper for the Makini ERP API"
 
 
-REGRESS = setup options security import model scan lines types errors status pushdown sorting contract concurrency sync multi
+REGRESS = setup options security import model scan lines types errors status pushdown sorting contract concurrency estimates sync multi
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

@@ -42,10 +42,6 @@ void		_PG_init(void);
 #define MAKINI_REQUEST_COST		100.0
 /* cost of transferring and parsing one record */
 #define MAKINI_RECORD_COST		0.1
-/* rows of a never-analyzed table without remote estimates */
-#define MAKINI_DEFAULT_RECORDS	1000.0
-/* rows per record of an expand table, unless measured */
-#define MAKINI_DEFAULT_EXPANSION 5.0
 
 /* planner state of a foreign table */
 typedef struct MakiniRelInfo
@@ -190,93 +186,30 @@ constant_filters(List *conds, List **sent)
 }
 
 /*
- * Asks the API how many records match filters (meta.total, -1 if it does
- * not say) with a small first page; for an expand table, also how many rows
- * a record gives (*expansion, left alone if the page has no record).
+ * The clauses of the pushable conditions that constant_filters did not
+ * send (IN lists, parameters, clashing filters): the API's count of the
+ * filters does not include them.
  */
-static double
-remote_count(MakiniTableOptions *topts, Oid userid, List *filters,
-			 double *expansion)
+static List *
+unsent_clauses(MakiniRelInfo *info, List *sent)
 {
-	ForeignServer *server = GetForeignServer(GetForeignTable(topts->relid)->serverid);
-	UserMapping *um = GetUserMapping(userid, server->serverid);
-	MakiniConnection *conn = makini_get_connection(&topts->server, um);
-	MakiniStats stats = {0};
-	char	   *path;
-	MakiniResponse *resp;
-	MakiniReplyContext ctx;
-	MakiniPage *page;
-	MakiniJsonFailure failure;
-	Relation	rel;
-	MakiniColumnMap *map;
-
-	path = makini_build_path(topts->resource, NULL, filters, NIL,
-							 topts->expand ? 20 : 1, 1, false);
-	resp = makini_http_get(conn, path, &stats, MAKINI_NO_RAISE);
-	ctx.servername = topts->server.servername;
-	ctx.path = path;
-	ctx.request_id = resp->request_id;
-	if (!makini_response_ok(resp))
-	{
-		/* a skipped server: no estimate, and the scan gives the WARNING */
-		if (topts->server.skip_unreachable && makini_is_unreachable(resp))
-			return -1;
-		makini_report_failure(resp, &ctx, false);
-	}
-	rel = table_open(topts->relid, NoLock);
-	/* no column needed: only records and rows are counted */
-	map = makini_build_column_map(rel, topts,
-								  bms_make_singleton(SelfItemPointerAttributeNumber -
-													 FirstLowInvalidHeapAttributeNumber));
-	table_close(rel, NoLock);
-	page = makini_parse_page(map, resp->body, resp->len, false, &failure);
-	if (page == NULL)
-		makini_bad_reply(&ctx, "%s", failure.detail);
-	if (topts->expand && page->nrecords > 0)
-		*expansion = (double) page->nrows / page->nrecords;
-	return page->total;
-}
-
-/*
- * use_remote_estimate: the records the constant filters let through, from
- * the API, times the selectivity of the pushed conditions it was not asked
- * about (IN lists, parameters, clashing filters); the table's size, if not
- * analyzed, from an unfiltered request.  False if the API gave no count.
- */
-static bool
-remote_estimate(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info,
-				Oid userid)
-{
-	List	   *sent;
-	List	   *filters = constant_filters(info->conds, &sent);
-	double		total = remote_count(info->topts, userid, filters, &info->expansion);
 	List	   *unsent = NIL;
 	ListCell   *lc1,
 			   *lc2;
 
-	if (total < 0)
-		return false;
-	if (baserel->tuples <= 0)
-	{
-		double		all = (filters == NIL) ? total :
-			remote_count(info->topts, userid, NIL, &info->expansion);
-
-		baserel->tuples = Max(all, total) * info->expansion;
-	}
 	forboth(lc1, info->conds, lc2, info->cond_clauses)
 	{
 		if (!list_member_ptr(sent, lfirst(lc1)))
 			unsent = lappend(unsent, lfirst(lc2));
 	}
-	info->records = total * clauselist_selectivity(root, unsent, baserel->relid,
-												   JOIN_INNER, NULL);
-	return true;
+	return unsent;
 }
 
 /*
  * GetForeignRelSize: conditions, columns used, row estimate.  The table's
- * size (baserel->tuples, which also sizes parameterized paths) is its
- * analyzed size, the API's count with use_remote_estimate, else a default.
+ * size (baserel->tuples, which also sizes parameterized paths) comes from
+ * estimate.c: the API's count with use_remote_estimate, the analyzed size,
+ * the counts the API gave earlier, or a default.
  */
 static void
 makiniGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
@@ -286,11 +219,13 @@ makiniGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntable
 	Selectivity remote_sel;
 	Selectivity all_sel;
 	Oid			userid;
+	List	   *sent;
+	List	   *filters;
+	MakiniSizeEstimate est;
 
 	baserel->fdw_private = info;
 	info->topts = makini_get_table_options(foreigntableid);
 	info->per_page = info->topts->server.page_size;
-	info->expansion = info->topts->expand ? MAKINI_DEFAULT_EXPANSION : 1.0;
 	collect_conds(root, baserel, info);
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &info->attrs_used);
@@ -303,13 +238,11 @@ makiniGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntable
 	all_sel = clauselist_selectivity(root, baserel->baserestrictinfo,
 									 baserel->relid, JOIN_INNER, NULL);
 	userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
-	if (!info->topts->server.use_remote_estimate ||
-		!remote_estimate(root, baserel, info, userid))
-	{
-		if (baserel->tuples <= 0)
-			baserel->tuples = MAKINI_DEFAULT_RECORDS * info->expansion;
-		info->records = baserel->tuples / info->expansion * remote_sel;
-	}
+	filters = constant_filters(info->conds, &sent);
+	makini_estimate_size(root, baserel, info->topts, userid, filters,
+						 info->cond_clauses, unsent_clauses(info, sent), &est);
+	info->records = est.records;
+	info->expansion = est.expansion;
 
 	baserel->rows = clamp_row_est(info->records * info->expansion *
 								  (remote_sel > 0 ? all_sel / remote_sel : all_sel));
@@ -445,7 +378,13 @@ pushable_join_clauses(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *inf
 /*
  * Adds one parameterized path per pushable join clause: the outer row's
  * value is sent as a filter (or a key lookup), one small request per outer
- * row, costed as such so that the planner weighs it against one scan.
+ * row, costed as such so that the planner weighs it against one scan: a
+ * few outer rows beat a table of many pages, many outer rows lose to it.
+ * Costs count requests, each work at the API under its rate limit: the
+ * pages of a full scan overlap (max_concurrent_requests) where a nested
+ * loop asks one outer row at a time, but overlapping saves waiting, not
+ * requests, so neither side is discounted.  The table's size behind both
+ * is estimate.c's, known without ANALYZE.
  */
 static void
 add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, MakiniRelInfo *info)

@@ -356,6 +356,24 @@ extern bool makini_cond_filters(const MakiniCond *c, Datum value, Oid type,
 								List **filters);
 
 /* ------------------------------------------------------------------------
+ * estimate.c: the size of a foreign table without ANALYZE, from the counts
+ * (meta.total) the API gave in this backend.
+ * ------------------------------------------------------------------------
+ */
+typedef struct MakiniSizeEstimate
+{
+	double		records;		/* records the pushed conditions let through */
+	double		expansion;		/* rows per record */
+} MakiniSizeEstimate;
+
+extern void makini_estimate_note(const MakiniTableOptions *topts, List *filters,
+								 int pageno, const MakiniPage *page);
+extern void makini_estimate_size(PlannerInfo *root, RelOptInfo *baserel,
+								 const MakiniTableOptions *topts, Oid userid,
+								 List *filters, List *pushed, List *unsent,
+								 MakiniSizeEstimate *est);
+
+/* ------------------------------------------------------------------------
  * makini_fdw.c (planner) → scan.c (executor): fdw_private of a ForeignScan;
  * fdw_exprs holds the conditions' values.
  * ------------------------------------------------------------------------

@@ -972,6 +972,9 @@ advance_page(MakiniScanState *st)
 	MemoryContextSwitchTo(old);
 	if (st->page->nrows > 0)
 		st->had_rows = true;
+	if (!item)					/* the count it gives, for the planner */
+		makini_estimate_note(st->topts, ((MakiniVariant *) list_nth(st->variants, st->cur_variant))->filters,
+							 st->cur_pageno, st->page);
 
 	if (st->probe_req != NULL && !decide_nulls_first(st))
 		return true;

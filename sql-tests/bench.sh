@@ -14,8 +14,10 @@
 #      the one before),
 #   5. the backend's peak memory growth (VmHWM) during a scan, and the TCP
 #      connections a scan opens.
-# Goals are reported, not asserted.  Then runs bench_multi.sh and
-# bench_sync.sh.
+# Goals are reported, not asserted.  Then runs bench_multi.sh,
+# bench_sync.sh and bench_concurrency.sh (concurrent requests and plans,
+# issue 12: 100 ms a request, CONC_LATENCY_MS; BENCH_ONLY=concurrency runs
+# only that part, in a few minutes).
 #   BENCH_ORDERS=20000 RUNS=5 LATENCY_MS=50 bash sql-tests/bench.sh
 export RUNDIR=${RUNDIR:-/tmp/makini_fdw_bench}
 export PGPORT=${PGPORT:-54339}
@@ -45,6 +47,10 @@ build_install
 trap cleanup EXIT
 start_simulator --bench-orders "$ORDERS" --prewarm
 start_cluster
+if [ "${BENCH_ONLY:-}" = concurrency ]; then
+	RUNS=$RUNS bash "$TOP/sql-tests/bench_concurrency.sh"
+	exit 0
+fi
 as_pg $PGBIN/createdb -h "$PGHOST" -p "$PGPORT" -U makini $DB
 
 log "setting up: the FDW's tables, file_fdw over the ground-truth CSV, timing helpers"
@@ -308,3 +314,6 @@ bash "$TOP/sql-tests/bench_multi.sh"
 
 log "makini_sync (bench_sync.sh)"
 bash "$TOP/sql-tests/bench_sync.sh"
+
+log "concurrent requests and plans (bench_concurrency.sh)"
+RUNS=$RUNS bash "$TOP/sql-tests/bench_concurrency.sh"
