@@ -570,7 +570,7 @@ SELECT :utf8_eq > 0 AS has_rows,
        (SELECT count(*) FROM po WHERE title LIKE 'Ersatzteile für%') = :utf8_like AS pushed_like;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM po WHERE title = 'Ersatzteile für Presse P-01';
 -- strings with \u escapes (plant_c escapes every non-ASCII character) are
--- read as UTF-8 and converted, with either parser
+-- read as UTF-8 and converted
 CREATE SERVER plant_c FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
 CREATE USER MAPPING FOR CURRENT_USER SERVER plant_c OPTIONS (token 'tok_plant_c');
 CREATE FOREIGN TABLE vendors_c (key text, name text) SERVER plant_c OPTIONS (resource 'vendors');
