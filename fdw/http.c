@@ -124,6 +124,7 @@ struct MakiniRequest
 {
 	MakiniConnection *conn;
 	MemoryContext cxt;			/* request, body and response live here */
+	MemoryContext body_cxt;		/* ... but the decoded body here */
 	MemoryContextCallback release_cb;
 	MakiniRequestState state;
 	CURL	   *easy;			/* NULL once returned */
@@ -873,7 +874,7 @@ makini_request_start(MakiniConnection *conn, const char *path,
 
 	req = palloc0(sizeof(MakiniRequest));
 	req->conn = conn;
-	req->cxt = CurrentMemoryContext;
+	req->cxt = req->body_cxt = CurrentMemoryContext;
 	req->state = REQ_CANCELLED;
 	req->servername = pstrdup(conn->opts.servername);
 	req->path = pstrdup(path);
@@ -897,6 +898,19 @@ makini_request_start(MakiniConnection *conn, const char *path,
 
 	request_send(req);
 	return req;
+}
+
+/*
+ * Decode the request's reply into cxt instead of the request's context: a
+ * scan keeps the small encoded replies of the pages it asked for ahead in
+ * contexts of their own, and decodes each, once it is the next page, into
+ * the one page context kept for that (scan.c).  cxt must outlive the
+ * request, or the request be cancelled first.
+ */
+void
+makini_request_set_body_context(MakiniRequest *req, MemoryContext cxt)
+{
+	req->body_cxt = cxt;
 }
 
 /*
@@ -963,7 +977,8 @@ decode_failed(MakiniRequest *req, const char *why)
 /*
  * Decode the body of the attempt that just finished as its Content-Encoding
  * says (gzip, possibly several members, or deflate), in one pass with
- * libdeflate, into a NUL-terminated buffer in the request's context.  The
+ * libdeflate, into a NUL-terminated buffer in the request's body context
+ * (makini_request_set_body_context).  The
  * first guess of the size is the gzip trailer's (bounded by
  * MAKINI_MAX_RATIO_GUESS times the encoded size); the buffer doubles while
  * it is too small, up to MaxAllocSize.  On failure the attempt fails as
@@ -1018,7 +1033,7 @@ decode_body(MakiniRequest *req)
 
 		/* each pass decodes up to 1 GB in one call: check in between */
 		CHECK_FOR_INTERRUPTS();
-		out = MemoryContextAllocExtended(req->cxt, cap,
+		out = MemoryContextAllocExtended(req->body_cxt, cap,
 										 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 		if (out == NULL)
 		{

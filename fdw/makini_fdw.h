@@ -128,6 +128,8 @@ extern bool makini_connection_has_room(MakiniConnection *conn);
 extern MakiniRequest *makini_request_start(MakiniConnection *conn,
 										   const char *path,
 										   MakiniStats *stats);
+extern void makini_request_set_body_context(MakiniRequest *req,
+											MemoryContext cxt);
 extern bool makini_request_poll(MakiniRequest *req);
 extern bool makini_request_wait_arrival(MakiniRequest *req);
 extern MakiniResponse *makini_request_wait(MakiniRequest *req, int flags);
