@@ -233,6 +233,8 @@ multi_init(void)
 				 errmsg("could not create a libcurl multi handle")));
 	curl_multi_setopt(makini_multi, CURLMOPT_MAXCONNECTS,
 					  (long) MAKINI_MAX_CONNECTS);
+	/* requests in flight to an HTTP/2 server share one connection */
+	curl_multi_setopt(makini_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 }
 
 /*
@@ -794,6 +796,26 @@ request_setup_transport(CURL *easy, const MakiniServerOptions *opts)
 }
 
 /*
+ * HTTP/2 where an https server offers it (ALPN), HTTP/1.1 otherwise.  Over
+ * https a request waits for the TLS handshake of a connection being set up
+ * to tell whether it multiplexes rather than opening one more
+ * (CURLOPT_PIPEWAIT): concurrent requests then share one connection.  Not
+ * over http: there libcurl learns it only from the first reply's headers,
+ * and a slow reply would hold the other requests back.  Keep-alive
+ * connections, one a request in flight, are reused otherwise.  Only asked
+ * of a libcurl built with HTTP/2 (it refuses the version otherwise).
+ */
+static void
+request_setup_http2(CURL *easy, const char *url)
+{
+	if ((curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) == 0)
+		return;
+	MAKINI_SETOPT(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	if (pg_strncasecmp(url, "https://", 8) == 0)
+		MAKINI_SETOPT(easy, CURLOPT_PIPEWAIT, 1L);
+}
+
+/*
  * Set every option of a request on its (reset) easy handle.
  */
 static void
@@ -823,6 +845,7 @@ request_setup(MakiniRequest *req, const char *url)
 	if (makini_share != NULL)
 		MAKINI_SETOPT(easy, CURLOPT_SHARE, makini_share);
 	request_setup_transport(easy, opts);
+	request_setup_http2(easy, url);
 }
 
 /*

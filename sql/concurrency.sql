@@ -44,6 +44,12 @@ LANGUAGE sql AS $$
   FROM sim_requests()
 $$;
 
+-- cc_connections(): the TCP connections plant_a's requests came on since
+-- the last sim('reset')
+CREATE FUNCTION cc_connections() RETURNS int LANGUAGE sql AS $$
+  SELECT (sim('connections?conn=plant_a')::jsonb->>'plant_a')::int
+$$;
+
 -- cc_explain(q): the line of EXPLAIN ANALYZE with the most requests in flight
 CREATE FUNCTION cc_explain(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
@@ -69,6 +75,9 @@ SELECT p.requests = ceil((SELECT count(*) FROM truth_po) / 20.0) AS one_request_
 FROM cc_pages() p;
 -- EXPLAIN ANALYZE: the scan had max_concurrent_requests (4) in flight
 SELECT * FROM cc_explain('SELECT * FROM cc.purchase_orders');
+-- the two scans came on at most 4 TCP connections: kept alive, one a
+-- request in flight (HTTP/1.1: the simulator does not speak HTTP/2)
+SELECT cc_connections() BETWEEN 1 AND 4 AS connections_bounded;
 -- at most as many as allowed: 8 of them (the simulator without its limit
 -- of 8: a reply is out before it stops counting its request)
 SELECT sim('reset');
@@ -213,4 +222,4 @@ SELECT sim('reset');
 DROP SCHEMA cc CASCADE;
 DROP SERVER cc CASCADE;
 DROP FUNCTION cc_differ(text, text), cc_peak(), cc_pages(), cc_explain(text),
-  cc_contexts(text);
+  cc_contexts(text), cc_connections();
