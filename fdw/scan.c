@@ -760,9 +760,9 @@ ahead_one(MakiniScanState *st, int depth, int variant, int pageno)
  * after the other, a scan's time is its pages times that.  So a scan sends
  * requests ahead of the next page, for pages it knows it will read, as many
  * as keep max_concurrent_requests on the wire: that many - 1 while the next
- * page is on its way (next_on_wire), that many once it has arrived and is
- * parsed -- so even with 1 (one request at a time) the wait for a page
- * overlaps the parsing of the one before.  Only encoded replies wait
+ * page is on its way (next_on_wire), that many once it has arrived, while
+ * it is parsed -- so even with 1 (one request at a time) the wait for a
+ * page overlaps the parsing of the one before.  Only encoded replies wait
  * ahead, each in its own small context (ahead_one).  Sent ahead are the
  * following pages of the variant being read once a page of it told
  * their number (meta.last_page; without one, links.next is followed one
