@@ -121,6 +121,7 @@ struct MakiniRequest
 {
 	MakiniEndpoint *conn;
 	MemoryContext cxt;			/* request, body and response live here */
+	MemoryContext body_cxt;		/* ... but the decoded body here */
 	MemoryContextCallback release_cb;
 	MakiniRequestState state;
 	CURL	   *easy;			/* NULL once returned */
@@ -309,6 +310,8 @@ multi_init(void)
 					  (long) MAKINI_MAX_CONNECTS);
 	curl_multi_setopt(makini_multi, CURLMOPT_SOCKETFUNCTION, socket_changed);
 	curl_multi_setopt(makini_multi, CURLMOPT_TIMERFUNCTION, timer_changed);
+	/* requests in flight to an HTTP/2 server share one connection */
+	curl_multi_setopt(makini_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 }
 
 /*
@@ -823,6 +826,26 @@ request_setup_transport(CURL *easy, const MakiniHttpConfig *opts)
 }
 
 /*
+ * HTTP/2 where an https server offers it (ALPN), HTTP/1.1 otherwise.  Over
+ * https a request waits for the TLS handshake of a connection being set up
+ * to tell whether it multiplexes rather than opening one more
+ * (CURLOPT_PIPEWAIT): concurrent requests then share one connection.  Not
+ * over http: there libcurl learns it only from the first reply's headers,
+ * and a slow reply would hold the other requests back.  Keep-alive
+ * connections, one a request in flight, are reused otherwise.  Only asked
+ * of a libcurl built with HTTP/2 (it refuses the version otherwise).
+ */
+static void
+request_setup_http2(CURL *easy, const char *url)
+{
+	if ((curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) == 0)
+		return;
+	MAKINI_SETOPT(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	if (pg_strncasecmp(url, "https://", 8) == 0)
+		MAKINI_SETOPT(easy, CURLOPT_PIPEWAIT, 1L);
+}
+
+/*
  * Set every option of a request on its (reset) easy handle.
  */
 static void
@@ -852,6 +875,7 @@ request_setup(MakiniRequest *req, const char *url)
 	if (makini_share != NULL)
 		MAKINI_SETOPT(easy, CURLOPT_SHARE, makini_share);
 	request_setup_transport(easy, opts);
+	request_setup_http2(easy, url);
 }
 
 /*
@@ -900,7 +924,7 @@ makini_http_start(MakiniEndpoint *conn, const char *path, MakiniStats *stats)
 
 	req = palloc0(sizeof(MakiniRequest));
 	req->conn = conn;
-	req->cxt = CurrentMemoryContext;
+	req->cxt = req->body_cxt = CurrentMemoryContext;
 	req->state = REQ_CANCELLED;
 	req->server_name = pstrdup(conn->cfg.name);
 	req->path = pstrdup(path);
@@ -924,6 +948,19 @@ makini_http_start(MakiniEndpoint *conn, const char *path, MakiniStats *stats)
 
 	request_send(req);
 	return req;
+}
+
+/*
+ * Decode the request's reply into cxt instead of the request's context: a
+ * scan keeps the small encoded replies of the pages it asked for ahead in
+ * contexts of their own, and decodes each, once it is the next page, into
+ * the one page context kept for that (scan.c).  cxt must outlive the
+ * request, or the request be cancelled first.
+ */
+void
+makini_request_set_body_context(MakiniRequest *req, MemoryContext cxt)
+{
+	req->body_cxt = cxt;
 }
 
 /*
@@ -967,7 +1004,8 @@ decode_failed(MakiniRequest *req, const char *why)
 /*
  * Decode the body of the attempt that just finished as its Content-Encoding
  * says (gzip, possibly several members, or deflate), in one pass with
- * libdeflate, into a NUL-terminated buffer in the request's context.  The
+ * libdeflate, into a NUL-terminated buffer in the request's body context
+ * (makini_request_set_body_context).  The
  * first guess of the size is the gzip trailer's (bounded by
  * MAKINI_MAX_RATIO_GUESS times the encoded size); the buffer doubles while
  * it is too small, up to MaxAllocSize.  On failure the attempt fails as
@@ -1022,7 +1060,7 @@ decode_body(MakiniRequest *req)
 
 		/* each pass decodes up to 1 GB in one call: check in between */
 		CHECK_FOR_INTERRUPTS();
-		out = MemoryContextAllocExtended(req->cxt, cap,
+		out = MemoryContextAllocExtended(req->body_cxt, cap,
 										 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 		if (out == NULL)
 		{

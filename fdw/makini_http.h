@@ -117,6 +117,8 @@ extern MakiniRequest *makini_http_start(MakiniEndpoint *ep, const char *path,
 extern MakiniResponse *makini_http_finish(MakiniRequest *req);
 extern const char *makini_request_path(MakiniRequest *req);
 extern const char *makini_request_server_name(MakiniRequest *req);
+extern void makini_request_set_body_context(MakiniRequest *req,
+											MemoryContext cxt);
 extern bool makini_request_poll(MakiniRequest *req);
 extern bool makini_request_wait_arrival(MakiniRequest *req);
 extern void makini_request_cancel(MakiniRequest *req);

@@ -8,8 +8,9 @@
  * key list, else one), each a sequence of pages; a sorted scan's variants
  * are its phases (phase_variants).  While the rows of one page are returned, the next request (the next page, or the first page
  * of the next variant) is already on the wire.  Two memory contexts hold
- * the current page and the request in flight; a third, reset per tuple,
- * holds converted values.
+ * the current page and the next one (their decoded replies and rows); each
+ * request has a small context of its own for what arrives (the encoded
+ * reply); another, reset per tuple, holds converted values.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,7 +50,7 @@
 #define MAKINI_PAGE_BYTES_PER_RECORD	(16 * 1024)
 
 /* requests a scan sends ahead of the one it waits for, at most */
-#define MAKINI_MAX_AHEAD		7
+#define MAKINI_MAX_AHEAD		8
 
 /* bytes of a block of the scan's copies of record keys */
 #define MAKINI_KEY_BLOCK		(64 * 1024)
@@ -93,7 +94,8 @@ typedef struct MakiniVariant
 
 /*
  * A request sent ahead (send_ahead): a page the scan will want after the
- * one it waits for, in a memory context of its own.
+ * one it waits for, in a small memory context of its own, which holds its
+ * reply as it arrives (encoded: decoded only once it is the next page).
  */
 typedef struct MakiniAhead
 {
@@ -123,7 +125,9 @@ typedef struct MakiniScanState
 
 	MemoryContext scan_cxt;		/* variants, lasting the scan */
 	MemoryContext page_cxt;		/* the page whose rows are returned */
-	MemoryContext next_cxt;		/* the request in flight */
+	MemoryContext next_cxt;		/* the next page, decoded and parsed */
+	MemoryContext page_req_cxt; /* the request of the current page */
+	MemoryContext next_req_cxt; /* the request in flight (next_req) */
 	MemoryContext tuple_cxt;	/* converted values of one row */
 
 	bool		started;
@@ -192,7 +196,7 @@ typedef struct MakiniScanState
 
 static void close_wait_fds(void *arg);
 static void note_in_flight(MakiniScanState *st);
-static void send_ahead(MakiniScanState *st);
+static void send_ahead(MakiniScanState *st, bool next_on_wire);
 
 /* ------------------------------------------------------------------------
  * Executor
@@ -218,7 +222,22 @@ create_page_context(MakiniScanState *st, MemoryContext parent)
 								   1024 * 1024, 64 * 1024 * 1024);
 }
 
-/* The scan's memory: variants, two pages (current, in flight), one row. */
+/*
+ * The memory of one request: the request, its reply as it arrives (encoded,
+ * a fraction of the decoded size) and the response.  Small: only the two
+ * page contexts hold decoded pages, however many requests go ahead.
+ */
+static MemoryContext
+create_request_context(MemoryContext parent)
+{
+	return AllocSetContextCreate(parent, "makini_fdw request",
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/*
+ * The scan's memory: variants, two pages (current, next) and their
+ * requests, one row.
+ */
 static void
 create_scan_contexts(MakiniScanState *st, MemoryContext parent)
 {
@@ -226,6 +245,8 @@ create_scan_contexts(MakiniScanState *st, MemoryContext parent)
 										 ALLOCSET_DEFAULT_SIZES);
 	st->page_cxt = create_page_context(st, parent);
 	st->next_cxt = create_page_context(st, parent);
+	st->page_req_cxt = create_request_context(parent);
+	st->next_req_cxt = create_request_context(parent);
 	st->tuple_cxt = AllocSetContextCreate(parent, "makini_fdw tuple",
 										  ALLOCSET_SMALL_SIZES);
 	st->wait_fd = st->timer_fd = -1;
@@ -484,8 +505,8 @@ variant_path(MakiniScanState *st, MakiniVariant *v, int pageno)
 
 /*
  * Removes the request sent ahead at index i, cancelling it unless adopted
- * (then its memory went to next_cxt, and the slot gets next_cxt's, empty).
- * The slot moves behind the others, its context kept for reuse.
+ * (then its context becomes next_req_cxt, and the slot gets that one's,
+ * empty).  The slot moves behind the others, its context kept for reuse.
  */
 static void
 remove_ahead(MakiniScanState *st, int i, bool adopted)
@@ -494,9 +515,9 @@ remove_ahead(MakiniScanState *st, int i, bool adopted)
 
 	if (adopted)
 	{
-		MemoryContext swap = st->next_cxt;
+		MemoryContext swap = st->next_req_cxt;
 
-		st->next_cxt = gone.cxt;
+		st->next_req_cxt = gone.cxt;
 		gone.cxt = swap;
 	}
 	else
@@ -558,7 +579,7 @@ cancel_probe(MakiniScanState *st)
 
 /*
  * Builds the path of (variant, pageno) and puts its request on the wire,
- * both allocated in cxt (the page context its reply will live in).
+ * both allocated in cxt (the request context its reply arrives in).
  */
 static MakiniRequest *
 send_page_request(MakiniScanState *st, MemoryContext cxt, int variant,
@@ -574,26 +595,28 @@ send_page_request(MakiniScanState *st, MemoryContext cxt, int variant,
 }
 
 /*
- * Puts the request for (variant, pageno) on the wire in next_cxt, or adopts
- * the request sent ahead for just that.
+ * Puts the request for (variant, pageno) on the wire in next_req_cxt, or
+ * adopts the request sent ahead for just that; either way its reply is
+ * decoded into next_cxt.
  */
 static void
 start_request(MakiniScanState *st, int variant, int pageno)
 {
+	st->next_variant = variant;
+	st->next_pageno = pageno;
 	if (take_ahead(st, variant, pageno) == 0)
 	{
 		st->next_req = st->ahead[0].req;
-		st->next_variant = variant;
-		st->next_pageno = pageno;
 		st->next_path = st->ahead[0].path;
 		remove_ahead(st, 0, true);
-		return;
 	}
-	st->next_variant = variant;
-	st->next_pageno = pageno;
-	st->next_req = send_page_request(st, st->next_cxt, variant, pageno,
-									 &st->next_path);
-	note_in_flight(st);
+	else
+	{
+		st->next_req = send_page_request(st, st->next_req_cxt, variant,
+										 pageno, &st->next_path);
+		note_in_flight(st);
+	}
+	makini_request_set_body_context(st->next_req, st->next_cxt);
 }
 
 /*
@@ -674,7 +697,8 @@ prefetch(MakiniScanState *st, bool wanted)
 		start_request(st, st->cur_variant + 1, 1);
 	}
 	st->followed = true;
-	send_ahead(st);
+	if (st->next_req != NULL)
+		send_ahead(st, true);
 }
 
 /* Counts the scan's requests in flight for EXPLAIN ANALYZE: keeps the most. */
@@ -715,7 +739,7 @@ ahead_one(MakiniScanState *st, int depth, int variant, int pageno)
 		return false;
 	slot = &st->ahead[st->nahead];
 	if (slot->cxt == NULL)
-		slot->cxt = create_page_context(st, MemoryContextGetParent(st->page_cxt));
+		slot->cxt = create_request_context(MemoryContextGetParent(st->page_cxt));
 	slot->variant = variant;
 	slot->pageno = pageno;
 	slot->req = send_page_request(st, slot->cxt, variant, pageno, &slot->path);
@@ -733,10 +757,14 @@ ahead_one(MakiniScanState *st, int depth, int variant, int pageno)
 
 /*
  * Concurrent requests.  A real API takes 100-500 ms a request: one page
- * after the other, a scan's time is its pages times that.  So besides the
- * request it waits for (next_req), a scan sends up to
- * max_concurrent_requests - 1 more ahead, of pages it knows it will read:
- * the following pages of the variant being read once a page of it told
+ * after the other, a scan's time is its pages times that.  So a scan sends
+ * requests ahead of the next page, for pages it knows it will read, as many
+ * as keep max_concurrent_requests on the wire: that many - 1 while the next
+ * page is on its way (next_on_wire), that many once it has arrived, while
+ * it is parsed -- so even with 1 (one request at a time) the wait for a
+ * page overlaps the parsing of the one before.  Only encoded replies wait
+ * ahead, each in its own small context (ahead_one).  Sent ahead are the
+ * following pages of the variant being read once a page of it told
  * their number (meta.last_page; without one, links.next is followed one
  * page at a time), and the first page of each variant after it (the values
  * of an IN list, the keys of a key lookup).  Rows are still returned in
@@ -747,20 +775,23 @@ ahead_one(MakiniScanState *st, int depth, int variant, int pageno)
  * (read only if rows are still wanted) is sent ahead.
  */
 static void
-send_ahead(MakiniScanState *st)
+send_ahead(MakiniScanState *st, bool next_on_wire)
 {
-	int			depth = Min(st->topts->server.max_concurrent_requests - 1,
-							MAKINI_MAX_AHEAD);
+	int			depth = Min(st->topts->server.max_concurrent_requests -
+							(next_on_wire ? 1 : 0), MAKINI_MAX_AHEAD);
 	MakiniPage *page = st->page;
 	int			last = 0;
 
-	if (!st->speculate || st->next_req == NULL)
+	if (!st->speculate)
 		return;
 	if (st->limit >= 0)
 	{
-		/* rows still wanted once the current page and the next are read */
+		/*
+		 * rows still wanted once the next page and the current one (unless
+		 * its rows were all returned: the next page has arrived) are read
+		 */
 		int64		left = st->limit - st->rows_returned - st->per_page -
-			(page != NULL ? page->nrows : 0);
+			(page != NULL && next_on_wire ? page->nrows : 0);
 
 		if (left <= 0)
 			return;
@@ -917,9 +948,10 @@ decide_nulls_first(MakiniScanState *st)
 }
 
 /*
- * Waits for the request in flight, parses it and makes it the current
- * page; then puts the following request on the wire, unless the query's
- * LIMIT is already covered.  Returns false when the scan is over.
+ * Waits for the request in flight, sends more ahead now that it is off the
+ * wire (send_ahead), parses it and makes it the current page; then puts
+ * the following request on the wire, unless the query's LIMIT is already
+ * covered.  Returns false when the scan is over.
  */
 static bool
 advance_page(MakiniScanState *st)
@@ -942,12 +974,18 @@ advance_page(MakiniScanState *st)
 	old = MemoryContextSwitchTo(st->next_cxt);
 	resp = wait_reply(st, item);
 	st->next_req = NULL;
+	if (resp != NULL && st->probe_req == NULL)
+		send_ahead(st, false);
 
 	/* the old page goes; the new one lives in what was next_cxt */
 	MemoryContextReset(st->page_cxt);
 	swap = st->page_cxt;
 	st->page_cxt = st->next_cxt;
 	st->next_cxt = swap;
+	MemoryContextReset(st->page_req_cxt);
+	swap = st->page_req_cxt;
+	st->page_req_cxt = st->next_req_cxt;
+	st->next_req_cxt = swap;
 	st->followed = false;
 	st->cur_variant = st->next_variant;
 	st->cur_pageno = st->next_pageno;
@@ -1002,7 +1040,7 @@ start_scan(ForeignScanState *node, MakiniScanState *st)
 	if (st->probe_path == NULL)
 	{
 		start_request(st, 0, 1);
-		send_ahead(st);
+		send_ahead(st, true);
 		return;
 	}
 	/* NULLS FIRST: the first sorted page and the probe, at once */
@@ -1093,6 +1131,8 @@ reset_scan(MakiniScanState *st)
 	st->key_free = 0;
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->next_cxt);
+	MemoryContextReset(st->page_req_cxt);
+	MemoryContextReset(st->next_req_cxt);
 	MemoryContextReset(st->scan_cxt);
 }
 
@@ -1209,6 +1249,8 @@ makini_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows,
 	MemoryContextDelete(st->scan_cxt);
 	MemoryContextDelete(st->page_cxt);
 	MemoryContextDelete(st->next_cxt);
+	MemoryContextDelete(st->page_req_cxt);
+	MemoryContextDelete(st->next_req_cxt);
 	MemoryContextDelete(st->tuple_cxt);
 	return nsampled;
 }

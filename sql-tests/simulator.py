@@ -23,6 +23,9 @@ the request log and the ground truth of the foreign tables:
     /_sim/inflight[?conn=NAME]       the most requests each connection was
                                      answering at once since the last reset
                                      (JSON; 429s of max_concurrent not counted)
+    /_sim/connections[?conn=NAME]    the TCP connections (client ports) its
+                                     API requests came on since the last reset
+                                     (JSON)
     /_sim/data/CONN/TABLE.csv        ground truth of a foreign table (CSV)
     /_sim/stats                      orders/lines/vendors per connection (JSON)
     /_sim/model                      the model of simdata.py, in the shape of
@@ -775,6 +778,7 @@ class Connection:
         self.mutate_armed = False
         self.inflight = 0           # requests being answered (max_concurrent)
         self.peak_inflight = 0      # the most at once since the last reset
+        self.peers = set()          # client (host, port): TCP connections since then
         self.pristine = None        # spec["data"] before the first mutation
         self.load()
 
@@ -1242,6 +1246,7 @@ class Simulator:
                 conn.behaviour = dict(BEHAVIOUR_DEFAULTS)
                 conn.mutate_armed = False
                 conn.peak_inflight = conn.inflight
+                conn.peers.clear()
         with self.mutate_lock:
             for conn in self.conns.values():
                 if conn.pristine is not None:
@@ -1302,6 +1307,11 @@ class Simulator:
         with self.lock:
             peaks = {c.name: c.peak_inflight for c in self._admin_conns(params)}
         return text_reply(json.dumps(peaks) + "\n", ctype="application/json")
+
+    def _admin_connections(self, params):
+        with self.lock:
+            counts = {c.name: len(c.peers) for c in self._admin_conns(params)}
+        return text_reply(json.dumps(counts) + "\n", ctype="application/json")
 
     def _admin_latency(self, params):
         conn = self.conns.get(params.get("conn", ""))
@@ -1421,6 +1431,9 @@ class Handler(BaseHTTPRequestHandler):
     def answer(self, sim, ex, method, started):
         """Answer an API request: the reply after the latency, per its delivery."""
         reply = sim.answer(ex, method)
+        if ex.conn:
+            with sim.lock:
+                ex.conn.peers.add(self.client_address)
         latency = ex.conn.latency_ms if ex.conn else 0
         if latency or ex.delivery.delay_ms:
             time.sleep((latency + ex.delivery.delay_ms) / 1000)

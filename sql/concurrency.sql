@@ -44,6 +44,12 @@ LANGUAGE sql AS $$
   FROM sim_requests()
 $$;
 
+-- cc_connections(): the TCP connections plant_a's requests came on since
+-- the last sim('reset')
+CREATE FUNCTION cc_connections() RETURNS int LANGUAGE sql AS $$
+  SELECT (sim('connections?conn=plant_a')::jsonb->>'plant_a')::int
+$$;
+
 -- cc_explain(q): the line of EXPLAIN ANALYZE with the most requests in flight
 CREATE FUNCTION cc_explain(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
@@ -69,6 +75,9 @@ SELECT p.requests = ceil((SELECT count(*) FROM truth_po) / 20.0) AS one_request_
 FROM cc_pages() p;
 -- EXPLAIN ANALYZE: the scan had max_concurrent_requests (4) in flight
 SELECT * FROM cc_explain('SELECT * FROM cc.purchase_orders');
+-- the two scans came on at most 4 TCP connections: kept alive, one a
+-- request in flight (HTTP/1.1: the simulator does not speak HTTP/2)
+SELECT cc_connections() BETWEEN 1 AND 4 AS connections_bounded;
 -- at most as many as allowed: 8 of them (the simulator without its limit
 -- of 8: a reply is out before it stops counting its request)
 SELECT sim('reset');
@@ -81,7 +90,34 @@ SELECT * FROM cc_explain('SELECT * FROM cc.purchase_orders');
 -- one at a time
 ALTER SERVER cc OPTIONS (SET max_concurrent_requests '1');
 SELECT * FROM cc_explain('SELECT * FROM cc.purchase_orders');
+-- ... yet the wait for a page overlaps the parsing of the one before: once
+-- page 2 has arrived, the request for page 3 goes out, then page 2 is
+-- parsed (here it does not parse: that error comes after the request for
+-- page 3); the simulator never answers two at once
+SELECT sim('reset');
+SELECT cc_differ('SELECT * FROM cc.purchase_orders', 'TABLE truth_po') AS differences,
+       cc_peak() AS most_at_once;
+SELECT sim('reset');
+SELECT sim('fault?kind=wrongshape&conn=plant_a&page=2');
+SET client_min_messages = debug1;
+SELECT state FROM try('SELECT * FROM cc.purchase_orders');
+RESET client_min_messages;
 ALTER SERVER cc OPTIONS (DROP max_concurrent_requests);
+
+-- memory: a page sent ahead waits encoded, in a small context of its own;
+-- decoded pages are in two contexts (the current page and the next),
+-- however many pages are ahead
+SELECT sim('reset');
+CREATE FUNCTION cc_contexts(k text, OUT pages bigint, OUT requests bigint)
+LANGUAGE sql VOLATILE AS $$
+  SELECT count(*) FILTER (WHERE name = 'makini_fdw page'),
+         count(*) FILTER (WHERE name = 'makini_fdw request')
+  FROM pg_backend_memory_contexts WHERE k IS NOT NULL
+$$;
+SELECT max((cc_contexts(key)).pages) AS page_contexts,
+       max((cc_contexts(key)).requests) <= 2 + 4 AS one_request_context_each
+FROM cc.purchase_orders;
+SELECT * FROM cc_explain('SELECT * FROM cc.purchase_orders');
 
 -- pages shorter than per_page (max_per_page), at other latencies and page
 -- sizes: meta.last_page counts the short pages
@@ -185,4 +221,5 @@ ALTER SERVER cc OPTIONS (DROP max_retries);
 SELECT sim('reset');
 DROP SCHEMA cc CASCADE;
 DROP SERVER cc CASCADE;
-DROP FUNCTION cc_differ(text, text), cc_peak(), cc_pages(), cc_explain(text);
+DROP FUNCTION cc_differ(text, text), cc_peak(), cc_pages(), cc_explain(text),
+  cc_contexts(text), cc_connections();
