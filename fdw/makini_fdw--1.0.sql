@@ -143,6 +143,37 @@ CREATE POLICY drop_own ON makini_sync_state FOR DELETE
   USING (pg_catalog.has_table_privilege(target::oid, 'DELETE'));
 GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 
+-- makini_sync_progress(records, pages, started): the progress NOTICE of a
+-- long makini_sync.  A scan is one statement that PL/pgSQL cannot interrupt,
+-- so makini_sync's scan calls this function from its WHERE clause once a page
+-- (every page_size records; records = the row's number in the scan, pages =
+-- the pages those records filled, NULL for an expand table, whose pages hold
+-- a varying number of rows); it raises a NOTICE when makini.sync_notice_interval
+-- (default 10 s; 0 = at every call) has passed since makini_sync started or
+-- since the last NOTICE, and always returns true.
+CREATE FUNCTION makini_sync_progress(records bigint, pages bigint, started timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+  now_ts timestamptz := pg_catalog.clock_timestamp();
+  every interval := coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_interval', true), ''), '10 s');
+  last_ts timestamptz := coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_at', true), '')::timestamptz,
+                                  started);
+BEGIN
+  IF now_ts - last_ts >= every THEN
+    RAISE NOTICE 'makini_sync: % records so far%, % records/s', records,
+      CASE WHEN pages IS NULL THEN '' ELSE format(' (%s pages)', pages) END,
+      round(records / greatest(extract(epoch FROM now_ts - started), 0.001)::numeric);
+    PERFORM pg_catalog.set_config('makini.sync_notice_at', now_ts::text, true);
+  END IF;
+  RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION makini_sync_progress(bigint, bigint, timestamptz) IS
+  'the progress NOTICE of makini_sync, called by its scan (not meant to be called directly)';
+
 -- makini_sync(source, target, full): brings the local table target up to
 -- date with the makini_fdw foreign table source, fetching only the records
 -- changed since the last call (see README, "Incremental mirror").
@@ -183,6 +214,9 @@ DECLARE
   new_wm timestamptz;
   run_mode text;
   cond text := '';
+  page_size bigint;
+  ext_schema text;
+  scan text;                    -- the scan of the source, with its progress NOTICEs
   plan jsonb;
   n_requests bigint;
   n_pages bigint;
@@ -199,8 +233,10 @@ BEGIN
   END IF;
 
   -- the source: a makini_fdw foreign table with a column "key"
-  SELECT EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'expand=%')
-    INTO is_expand
+  SELECT EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'expand=%'),
+         coalesce((SELECT substr(o, 11) FROM unnest(ft.ftoptions) o WHERE o LIKE 'page_size=%'),
+                  (SELECT substr(o, 11) FROM unnest(s.srvoptions) o WHERE o LIKE 'page_size=%'), '100')::bigint
+    INTO is_expand, page_size
     FROM pg_catalog.pg_foreign_table ft
     JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
     JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
@@ -282,9 +318,10 @@ BEGIN
 
   -- the last call's state; incremental if there is one for this source,
   -- the source can be filtered by updatedAt and the caller did not ask for full
-  SELECT pg_catalog.quote_ident(n.nspname) || '.makini_sync_state' INTO state_tab
+  SELECT pg_catalog.quote_ident(n.nspname) INTO ext_schema
     FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
    WHERE e.extname = 'makini_fdw';
+  state_tab := ext_schema || '.makini_sync_state';
   EXECUTE format('SELECT source, watermark FROM %s WHERE target = $1', state_tab)
     INTO old_source, old_wm USING tgt;
   IF coalesce($3, false) OR old_source IS DISTINCT FROM src OR old_wm IS NULL OR
@@ -292,8 +329,17 @@ BEGIN
     run_mode := 'full';
   ELSE
     run_mode := 'incremental';
-    cond := format(' WHERE %I >= %L', upd_col, old_wm - overlap);
+    cond := format(' AND %I >= %L', upd_col, old_wm - overlap);
   END IF;
+
+  -- the scan numbers its rows and calls makini_sync_progress once a page:
+  -- a NOTICE at least every makini.sync_notice_interval however long it runs
+  PERFORM pg_catalog.set_config('makini.sync_notice_at', started::text, true);
+  scan := format('SELECT %1$s FROM (SELECT %1$s, pg_catalog.row_number() OVER () AS makini_sync_n '
+                 'FROM %2$s WHERE key IS NOT NULL%3$s) s '
+                 'WHERE makini_sync_n %% %4$s <> 0 OR %5$s.makini_sync_progress(makini_sync_n, %6$s, %7$L)',
+                 cols, src, cond, page_size, ext_schema,
+                 CASE WHEN is_expand THEN 'NULL' ELSE format('makini_sync_n / %s', page_size) END, started);
 
   -- one scan of the source
   RAISE NOTICE 'makini_sync: % sync of % %', run_mode, src,
@@ -305,18 +351,22 @@ BEGIN
   IF empty_target THEN
     -- a first copy: from the scan straight into the empty target (one made
     -- here gets its primary key after: a key twice is an error then)
+    -- here, counted as they go in (no second pass over the target)
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'INSERT INTO %s (%s) SELECT %s FROM %s WHERE key IS NOT NULL%s',
-                   tgt, cols, cols, src, CASE WHEN created THEN '' ELSE ' ON CONFLICT (key) DO NOTHING' END)
+                   'WITH i AS (INSERT INTO %s (%s) %s%s RETURNING %s AS u) '
+                   'SELECT pg_catalog.set_config(''makini.sync_result'', count(*) || ''|'' || coalesce(max(u)::text, ''''), true) FROM i',
+                   tgt, cols, scan, CASE WHEN created THEN '' ELSE ' ON CONFLICT (key) DO NOTHING' END,
+                   coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
       INTO plan;
+    n_upserted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 1)::bigint;
+    new_wm := nullif(split_part(pg_catalog.current_setting('makini.sync_result'), '|', 2), '')::timestamptz;
     IF created THEN
       EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (key)', tgt);
+      -- an expand table's incremental calls replace the rows of changed parents
+      IF is_expand AND upd_col IS NOT NULL AND parent_col IS NOT NULL THEN
+        EXECUTE format('CREATE INDEX ON %s (%I)', tgt, parent_col);
+      END IF;
     END IF;
-    SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
-      FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
-    EXECUTE format('SELECT count(*), %s FROM %s',
-                   CASE WHEN upd_col IS NULL THEN 'NULL::timestamptz' ELSE format('max(%I)', upd_col) END, tgt)
-      INTO n_upserted, new_wm;
   ELSE
     -- else into a stage, then compared with the target
     IF pg_catalog.to_regclass('pg_temp.makini_sync_stage') IS NOT NULL THEN
@@ -324,10 +374,9 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TEMP TABLE makini_sync_stage (LIKE %s) ON COMMIT DROP', src);
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'INSERT INTO pg_temp.makini_sync_stage SELECT * FROM %s%s', src, cond)
+                   'INSERT INTO pg_temp.makini_sync_stage (%s) %s', cols, scan)
       INTO plan;
     ANALYZE pg_temp.makini_sync_stage;
-    SELECT count(*) INTO n_fetched FROM pg_temp.makini_sync_stage;
     IF upd_col IS NOT NULL THEN
       EXECUTE format('SELECT max(%I) FROM pg_temp.makini_sync_stage', upd_col) INTO new_wm;
     END IF;
@@ -359,7 +408,9 @@ BEGIN
     DROP TABLE pg_temp.makini_sync_stage;
   END IF;
 
-  -- the request counters of the scan, and the new state
+  -- the scan's counters (its rows: the records fetched), and the new state
+  SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
+    FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
   SELECT coalesce(sum(v::bigint), 0) INTO n_requests
     FROM jsonb_path_query(plan, 'strict $.**."Makini HTTP requests"') v;
   SELECT coalesce(sum(v::bigint), 0) INTO n_pages
