@@ -181,8 +181,8 @@ COMMENT ON FUNCTION makini_sync_progress(bigint, bigint, timestamptz) IS
 -- makini_sync_run does the work (PL/pgSQL refuses an argument and an output
 -- column of one name, "target").  One scan of the source, under EXPLAIN
 -- ANALYZE (whose output gives the true number of HTTP requests), fills an
--- empty target directly or else a temporary stage from which the target is
--- changed by set operations, all in the caller's transaction.  The
+-- empty target directly or else feeds one statement that upserts and
+-- deletes (no temporary table), all in the caller's transaction.  The
 -- extension is relocatable, so the state table is found through
 -- pg_extension at each call.
 CREATE FUNCTION makini_sync_run(source regclass, target_name text, full_copy boolean)
@@ -349,9 +349,9 @@ BEGIN
     EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO empty_target;
   END IF;
   IF empty_target THEN
-    -- a first copy: from the scan straight into the empty target (one made
-    -- here gets its primary key after: a key twice is an error then)
-    -- here, counted as they go in (no second pass over the target)
+    -- a first copy: from the scan straight into the empty target, counted
+    -- as they go in (one made here gets its primary key after: a key twice
+    -- is an error then)
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
                    'WITH i AS (INSERT INTO %s (%s) %s%s RETURNING %s AS u) '
                    'SELECT pg_catalog.set_config(''makini.sync_result'', count(*) || ''|'' || coalesce(max(u)::text, ''''), true) FROM i',
@@ -368,44 +368,34 @@ BEGIN
       END IF;
     END IF;
   ELSE
-    -- else into a stage, then compared with the target
-    IF pg_catalog.to_regclass('pg_temp.makini_sync_stage') IS NOT NULL THEN
-      DROP TABLE pg_temp.makini_sync_stage;
-    END IF;
-    EXECUTE format('CREATE TEMP TABLE makini_sync_stage (LIKE %s) ON COMMIT DROP', src);
+    -- else one statement: the scan's rows (s) replace the target's rows of
+    -- their keys, and rows are deleted: those the source no longer returns
+    -- (full), or the lines gone from a changed parent (incremental, expand:
+    -- found through the parents' keys as one array, which an index on the
+    -- parent column serves); a key sent twice counts in its latest version
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'INSERT INTO pg_temp.makini_sync_stage (%s) %s', cols, scan)
+                   'WITH s AS MATERIALIZED (%s), '
+                   'd AS (DELETE FROM %s t WHERE %s RETURNING 1), '
+                   'u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s FROM s ORDER BY key%s '
+                   'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) RETURNING 1) '
+                   'SELECT pg_catalog.set_config(''makini.sync_result'', (SELECT count(*) FROM u) || ''|'' || '
+                   '(SELECT count(*) FROM d) || ''|'' || coalesce((SELECT max(%s) FROM s)::text, ''''), true)',
+                   scan, tgt,
+                   CASE WHEN run_mode = 'full' THEN 'NOT EXISTS (SELECT FROM s WHERE s.key = t.key)'
+                        WHEN is_expand THEN format('t.%1$I = ANY (ARRAY(SELECT DISTINCT %1$I FROM s)) '
+                                                   'AND NOT EXISTS (SELECT FROM s WHERE s.key = t.key)', parent_col)
+                        ELSE 'false' END,
+                   tgt, cols, cols,
+                   CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
+                   coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row,
+                   coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
       INTO plan;
-    ANALYZE pg_temp.makini_sync_stage;
-    IF upd_col IS NOT NULL THEN
-      EXECUTE format('SELECT max(%I) FROM pg_temp.makini_sync_stage', upd_col) INTO new_wm;
-    END IF;
+    n_upserted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 1)::bigint;
+    n_deleted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 2)::bigint;
+    new_wm := nullif(split_part(pg_catalog.current_setting('makini.sync_result'), '|', 3), '')::timestamptz;
     IF run_mode = 'incremental' THEN
       new_wm := greatest(new_wm, old_wm);
     END IF;
-
-    -- rows gone from the source (full), or lines gone from a changed parent
-    IF run_mode = 'full' THEN
-      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s '
-                     'WHERE s.key = t.key) RETURNING 1) SELECT count(*) FROM d', tgt)
-        INTO n_deleted;
-    ELSIF is_expand THEN
-      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE t.%I IN (SELECT %I FROM pg_temp.makini_sync_stage) '
-                     'AND NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s WHERE s.key = t.key) '
-                     'RETURNING 1) SELECT count(*) FROM d', tgt, parent_col, parent_col)
-        INTO n_deleted;
-    END IF;
-
-    -- new and changed rows (a key the API sent twice: its latest version)
-    EXECUTE format('WITH u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s '
-                   'FROM pg_temp.makini_sync_stage WHERE key IS NOT NULL ORDER BY key%s '
-                   'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) '
-                   'RETURNING 1) SELECT count(*) FROM u',
-                   tgt, cols, cols,
-                   CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
-                   coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row)
-      INTO n_upserted;
-    DROP TABLE pg_temp.makini_sync_stage;
   END IF;
 
   -- the scan's counters (its rows: the records fetched), and the new state
