@@ -207,6 +207,7 @@ DECLARE
   parent_col name;              -- maps parent.key (expand tables)
   cols text;                    -- the source's columns, quoted, in order
   set_list text;
+  not_null text;                -- ALTER COLUMN ... SET NOT NULL, ... (a created target)
   old_row text;                 -- t.col, ... and EXCLUDED.col, ...: a row changed?
   new_row text;
   old_source regclass;
@@ -271,49 +272,53 @@ BEGIN
     tgt := pg_catalog.to_regclass(tgt_name);
   END IF;
   IF tgt IS NULL THEN
+    -- made below by CREATE TABLE AS (bulk-loaded), its keys indexed after
     SELECT string_agg(quote_ident(p), '.') INTO tgt_sql FROM unnest(parse_ident(tgt_name)) p;
-    -- its primary key is added after the first copy (one index build)
-    EXECUTE format('CREATE TABLE %s (LIKE %s)', tgt_sql, src);
-    tgt := pg_catalog.to_regclass(tgt_name);
     created := true;
   END IF;
-  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('makini_sync ' || tgt::oid, 0));
-  IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tgt) NOT IN ('r', 'p') THEN
-    RAISE EXCEPTION 'target % is not a table', tgt;
-  END IF;
-  IF NOT (pg_catalog.has_table_privilege(tgt, 'SELECT') AND pg_catalog.has_table_privilege(tgt, 'INSERT') AND
-          pg_catalog.has_table_privilege(tgt, 'UPDATE') AND pg_catalog.has_table_privilege(tgt, 'DELETE')) THEN
-    RAISE EXCEPTION 'permission denied for table %', tgt
-      USING ERRCODE = 'insufficient_privilege',
-            HINT = 'makini_sync needs SELECT, INSERT, UPDATE and DELETE on the target.';
-  END IF;
 
-  -- the target has the source's columns, with their types, and a unique
-  -- index on key: checked before any request is sent
-  FOR bad IN
-    SELECT s.attname, pg_catalog.format_type(s.atttypid, s.atttypmod) AS want,
-           pg_catalog.format_type(t.atttypid, t.atttypmod) AS have
-      FROM pg_catalog.pg_attribute s
-      LEFT JOIN pg_catalog.pg_attribute t
-        ON t.attrelid = tgt AND t.attname = s.attname AND NOT t.attisdropped
-     WHERE s.attrelid = src AND s.attnum > 0 AND NOT s.attisdropped
-       AND (t.attname IS NULL OR (t.atttypid, t.atttypmod) <> (s.atttypid, s.atttypmod))
-     ORDER BY s.attnum LIMIT 1
-  LOOP
-    IF bad.have IS NULL THEN
-      RAISE EXCEPTION 'target % has no column "%"', tgt, bad.attname
-        USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want),
-              HINT = 'Add the column to the target, or give a new target name: makini_sync creates it.';
+  -- an existing target: locked, and checked before any request is sent:
+  -- a table, the caller's privileges, the source's columns with their
+  -- types, a unique index on key
+  IF NOT created THEN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('makini_sync ' || tgt::oid, 0));
+    IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tgt) NOT IN ('r', 'p') THEN
+      RAISE EXCEPTION 'target % is not a table', tgt;
     END IF;
-    RAISE EXCEPTION 'column "%" of target % has type %, not %', bad.attname, tgt, bad.have, bad.want
-      USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want);
-  END LOOP;
-  IF NOT created AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
-                  JOIN pg_catalog.pg_attribute a ON a.attrelid = tgt AND a.attname = 'key'
-                 WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1
-                   AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
-    RAISE EXCEPTION 'target % has no unique index on column "key"', tgt
-      USING HINT = 'Add a PRIMARY KEY (key) to the target.';
+    IF NOT (pg_catalog.has_table_privilege(tgt, 'SELECT') AND pg_catalog.has_table_privilege(tgt, 'INSERT') AND
+            pg_catalog.has_table_privilege(tgt, 'UPDATE') AND pg_catalog.has_table_privilege(tgt, 'DELETE')) THEN
+      RAISE EXCEPTION 'permission denied for table %', tgt
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'makini_sync needs SELECT, INSERT, UPDATE and DELETE on the target.';
+    END IF;
+
+    -- the target has the source's columns, with their types, and a unique
+    -- index on key: checked before any request is sent
+    FOR bad IN
+      SELECT s.attname, pg_catalog.format_type(s.atttypid, s.atttypmod) AS want,
+             pg_catalog.format_type(t.atttypid, t.atttypmod) AS have
+        FROM pg_catalog.pg_attribute s
+        LEFT JOIN pg_catalog.pg_attribute t
+          ON t.attrelid = tgt AND t.attname = s.attname AND NOT t.attisdropped
+       WHERE s.attrelid = src AND s.attnum > 0 AND NOT s.attisdropped
+         AND (t.attname IS NULL OR (t.atttypid, t.atttypmod) <> (s.atttypid, s.atttypmod))
+       ORDER BY s.attnum LIMIT 1
+    LOOP
+      IF bad.have IS NULL THEN
+        RAISE EXCEPTION 'target % has no column "%"', tgt, bad.attname
+          USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want),
+                HINT = 'Add the column to the target, or give a new target name: makini_sync creates it.';
+      END IF;
+      RAISE EXCEPTION 'column "%" of target % has type %, not %', bad.attname, tgt, bad.have, bad.want
+        USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid = tgt AND a.attname = 'key'
+                   WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1
+                     AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+      RAISE EXCEPTION 'target % has no unique index on column "key"', tgt
+        USING HINT = 'Add a PRIMARY KEY (key) to the target.';
+    END IF;
   END IF;
 
   -- the last call's state; incremental if there is one for this source,
@@ -345,29 +350,37 @@ BEGIN
   RAISE NOTICE 'makini_sync: % sync of % %', run_mode, src,
     CASE WHEN run_mode = 'full' THEN '(every record)'
          ELSE format('(updated since %s)', old_wm - overlap) END;
-  IF run_mode = 'full' THEN
+  IF created THEN
+    -- a new target: made by CREATE TABLE AS, the fastest way in (bulk
+    -- insertion); then what (LIKE source) would have given it (the NOT NULL
+    -- columns), its primary key, and for an expand table an index on the
+    -- parent key, by which incremental calls replace a changed parent's rows
+    EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) CREATE TABLE %s AS %s',
+                   tgt_sql, scan)
+      INTO plan;
+    tgt := pg_catalog.to_regclass(tgt_name);
+    SELECT string_agg(format('ALTER COLUMN %I SET NOT NULL, ', attname), '' ORDER BY attnum) INTO not_null
+      FROM pg_catalog.pg_attribute WHERE attrelid = src AND attnum > 0 AND attnotnull AND NOT attisdropped;
+    EXECUTE format('ALTER TABLE %s %sADD PRIMARY KEY (key)', tgt, coalesce(not_null, ''));
+    IF is_expand AND upd_col IS NOT NULL AND parent_col IS NOT NULL THEN
+      EXECUTE format('CREATE INDEX ON %s (%I)', tgt, parent_col);
+    END IF;
+    IF upd_col IS NOT NULL THEN
+      EXECUTE format('SELECT max(%I) FROM %s', upd_col, tgt) INTO new_wm;
+    END IF;
+  ELSIF run_mode = 'full' THEN
     EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO empty_target;
   END IF;
   IF empty_target THEN
-    -- a first copy: from the scan straight into the empty target, counted
-    -- as they go in (one made here gets its primary key after: a key twice
-    -- is an error then)
+    -- an empty target: the scan straight into it, counted as they go in
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'WITH i AS (INSERT INTO %s (%s) %s%s RETURNING %s AS u) '
+                   'WITH i AS (INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING RETURNING %s AS u) '
                    'SELECT pg_catalog.set_config(''makini.sync_result'', count(*) || ''|'' || coalesce(max(u)::text, ''''), true) FROM i',
-                   tgt, cols, scan, CASE WHEN created THEN '' ELSE ' ON CONFLICT (key) DO NOTHING' END,
-                   coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
+                   tgt, cols, scan, coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
       INTO plan;
     n_upserted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 1)::bigint;
     new_wm := nullif(split_part(pg_catalog.current_setting('makini.sync_result'), '|', 2), '')::timestamptz;
-    IF created THEN
-      EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (key)', tgt);
-      -- an expand table's incremental calls replace the rows of changed parents
-      IF is_expand AND upd_col IS NOT NULL AND parent_col IS NOT NULL THEN
-        EXECUTE format('CREATE INDEX ON %s (%I)', tgt, parent_col);
-      END IF;
-    END IF;
-  ELSE
+  ELSIF NOT created THEN
     -- else one statement: the scan's rows (s) replace the target's rows of
     -- their keys, and rows are deleted: those the source no longer returns
     -- (full), or the lines gone from a changed parent (incremental, expand:
@@ -401,6 +414,7 @@ BEGIN
   -- the scan's counters (its rows: the records fetched), and the new state
   SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
     FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
+  n_upserted := coalesce(n_upserted, n_fetched);   -- a created target: every record
   SELECT coalesce(sum(v::bigint), 0) INTO n_requests
     FROM jsonb_path_query(plan, 'strict $.**."Makini HTTP requests"') v;
   SELECT coalesce(sum(v::bigint), 0) INTO n_pages
