@@ -155,6 +155,37 @@ CREATE POLICY drop_own ON makini_sync_state FOR DELETE
   USING (pg_catalog.has_table_privilege(target::oid, 'DELETE'));
 GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 
+-- makini_sync_progress(records, pages, started): the progress NOTICE of a
+-- long makini_sync.  A scan is one statement that PL/pgSQL cannot interrupt,
+-- so makini_sync's scan calls this function from its WHERE clause once a page
+-- (every page_size records; records = the row's number in the scan, pages =
+-- the pages those records filled, NULL for an expand table, whose pages hold
+-- a varying number of rows); it raises a NOTICE when makini.sync_notice_interval
+-- (default 10 s; 0 = at every call) has passed since makini_sync started or
+-- since the last NOTICE, and always returns true.
+CREATE FUNCTION makini_sync_progress(records bigint, pages bigint, started timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+  now_ts timestamptz := pg_catalog.clock_timestamp();
+  every interval := coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_interval', true), ''), '10 s');
+  last_ts timestamptz := coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_at', true), '')::timestamptz,
+                                  started);
+BEGIN
+  IF now_ts - last_ts >= every THEN
+    RAISE NOTICE 'makini_sync: % records so far%, % records/s', records,
+      CASE WHEN pages IS NULL THEN '' ELSE format(' (%s pages)', pages) END,
+      round(records / greatest(extract(epoch FROM now_ts - started), 0.001)::numeric);
+    PERFORM pg_catalog.set_config('makini.sync_notice_at', now_ts::text, true);
+  END IF;
+  RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION makini_sync_progress(bigint, bigint, timestamptz) IS
+  'the progress NOTICE of makini_sync, called by its scan (not meant to be called directly)';
+
 -- makini_sync(source, target, full): brings the local table target up to
 -- date with the makini_fdw foreign table source, fetching only the records
 -- changed since the last call (see README, "Incremental mirror").
@@ -162,8 +193,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 -- makini_sync_run does the work (PL/pgSQL refuses an argument and an output
 -- column of one name, "target").  One scan of the source, under EXPLAIN
 -- ANALYZE (whose output gives the true number of HTTP requests), fills an
--- empty target directly or else a temporary stage from which the target is
--- changed by set operations, all in the caller's transaction.  The
+-- empty target directly or else feeds one statement that upserts and
+-- deletes (no temporary table), all in the caller's transaction.  The
 -- extension is relocatable, so the state table is found through
 -- pg_extension at each call.
 CREATE FUNCTION makini_sync_run(source regclass, target_name text, full_copy boolean)
@@ -188,6 +219,7 @@ DECLARE
   parent_col name;              -- maps parent.key (expand tables)
   cols text;                    -- the source's columns, quoted, in order
   set_list text;
+  not_null text;                -- ALTER COLUMN ... SET NOT NULL, ... (a created target)
   old_row text;                 -- t.col, ... and EXCLUDED.col, ...: a row changed?
   new_row text;
   old_source regclass;
@@ -195,6 +227,9 @@ DECLARE
   new_wm timestamptz;
   run_mode text;
   cond text := '';
+  page_size bigint;
+  ext_schema text;
+  scan text;                    -- the scan of the source, with its progress NOTICEs
   plan jsonb;
   n_requests bigint;
   n_pages bigint;
@@ -211,8 +246,10 @@ BEGIN
   END IF;
 
   -- the source: a makini_fdw foreign table with a column "key"
-  SELECT EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'expand=%')
-    INTO is_expand
+  SELECT EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'expand=%'),
+         coalesce((SELECT substr(o, 11) FROM unnest(ft.ftoptions) o WHERE o LIKE 'page_size=%'),
+                  (SELECT substr(o, 11) FROM unnest(s.srvoptions) o WHERE o LIKE 'page_size=%'), '100')::bigint
+    INTO is_expand, page_size
     FROM pg_catalog.pg_foreign_table ft
     JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
     JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
@@ -247,56 +284,61 @@ BEGIN
     tgt := pg_catalog.to_regclass(tgt_name);
   END IF;
   IF tgt IS NULL THEN
+    -- made below by CREATE TABLE AS (bulk-loaded), its keys indexed after
     SELECT string_agg(quote_ident(p), '.') INTO tgt_sql FROM unnest(parse_ident(tgt_name)) p;
-    -- its primary key is added after the first copy (one index build)
-    EXECUTE format('CREATE TABLE %s (LIKE %s)', tgt_sql, src);
-    tgt := pg_catalog.to_regclass(tgt_name);
     created := true;
   END IF;
-  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('makini_sync ' || tgt::oid, 0));
-  IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tgt) NOT IN ('r', 'p') THEN
-    RAISE EXCEPTION 'target % is not a table', tgt;
-  END IF;
-  IF NOT (pg_catalog.has_table_privilege(tgt, 'SELECT') AND pg_catalog.has_table_privilege(tgt, 'INSERT') AND
-          pg_catalog.has_table_privilege(tgt, 'UPDATE') AND pg_catalog.has_table_privilege(tgt, 'DELETE')) THEN
-    RAISE EXCEPTION 'permission denied for table %', tgt
-      USING ERRCODE = 'insufficient_privilege',
-            HINT = 'makini_sync needs SELECT, INSERT, UPDATE and DELETE on the target.';
-  END IF;
 
-  -- the target has the source's columns, with their types, and a unique
-  -- index on key: checked before any request is sent
-  FOR bad IN
-    SELECT s.attname, pg_catalog.format_type(s.atttypid, s.atttypmod) AS want,
-           pg_catalog.format_type(t.atttypid, t.atttypmod) AS have
-      FROM pg_catalog.pg_attribute s
-      LEFT JOIN pg_catalog.pg_attribute t
-        ON t.attrelid = tgt AND t.attname = s.attname AND NOT t.attisdropped
-     WHERE s.attrelid = src AND s.attnum > 0 AND NOT s.attisdropped
-       AND (t.attname IS NULL OR (t.atttypid, t.atttypmod) <> (s.atttypid, s.atttypmod))
-     ORDER BY s.attnum LIMIT 1
-  LOOP
-    IF bad.have IS NULL THEN
-      RAISE EXCEPTION 'target % has no column "%"', tgt, bad.attname
-        USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want),
-              HINT = 'Add the column to the target, or give a new target name: makini_sync creates it.';
+  -- an existing target: locked, and checked before any request is sent:
+  -- a table, the caller's privileges, the source's columns with their
+  -- types, a unique index on key
+  IF NOT created THEN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('makini_sync ' || tgt::oid, 0));
+    IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tgt) NOT IN ('r', 'p') THEN
+      RAISE EXCEPTION 'target % is not a table', tgt;
     END IF;
-    RAISE EXCEPTION 'column "%" of target % has type %, not %', bad.attname, tgt, bad.have, bad.want
-      USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want);
-  END LOOP;
-  IF NOT created AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
-                  JOIN pg_catalog.pg_attribute a ON a.attrelid = tgt AND a.attname = 'key'
-                 WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1
-                   AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
-    RAISE EXCEPTION 'target % has no unique index on column "key"', tgt
-      USING HINT = 'Add a PRIMARY KEY (key) to the target.';
+    IF NOT (pg_catalog.has_table_privilege(tgt, 'SELECT') AND pg_catalog.has_table_privilege(tgt, 'INSERT') AND
+            pg_catalog.has_table_privilege(tgt, 'UPDATE') AND pg_catalog.has_table_privilege(tgt, 'DELETE')) THEN
+      RAISE EXCEPTION 'permission denied for table %', tgt
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'makini_sync needs SELECT, INSERT, UPDATE and DELETE on the target.';
+    END IF;
+
+    -- the target has the source's columns, with their types, and a unique
+    -- index on key: checked before any request is sent
+    FOR bad IN
+      SELECT s.attname, pg_catalog.format_type(s.atttypid, s.atttypmod) AS want,
+             pg_catalog.format_type(t.atttypid, t.atttypmod) AS have
+        FROM pg_catalog.pg_attribute s
+        LEFT JOIN pg_catalog.pg_attribute t
+          ON t.attrelid = tgt AND t.attname = s.attname AND NOT t.attisdropped
+       WHERE s.attrelid = src AND s.attnum > 0 AND NOT s.attisdropped
+         AND (t.attname IS NULL OR (t.atttypid, t.atttypmod) <> (s.atttypid, s.atttypmod))
+       ORDER BY s.attnum LIMIT 1
+    LOOP
+      IF bad.have IS NULL THEN
+        RAISE EXCEPTION 'target % has no column "%"', tgt, bad.attname
+          USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want),
+                HINT = 'Add the column to the target, or give a new target name: makini_sync creates it.';
+      END IF;
+      RAISE EXCEPTION 'column "%" of target % has type %, not %', bad.attname, tgt, bad.have, bad.want
+        USING DETAIL = format('The source %s has column "%s" of type %s.', src, bad.attname, bad.want);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid = tgt AND a.attname = 'key'
+                   WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1
+                     AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+      RAISE EXCEPTION 'target % has no unique index on column "key"', tgt
+        USING HINT = 'Add a PRIMARY KEY (key) to the target.';
+    END IF;
   END IF;
 
   -- the last call's state; incremental if there is one for this source,
   -- the source can be filtered by updatedAt and the caller did not ask for full
-  SELECT pg_catalog.quote_ident(n.nspname) || '.makini_sync_state' INTO state_tab
+  SELECT pg_catalog.quote_ident(n.nspname) INTO ext_schema
     FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
    WHERE e.extname = 'makini_fdw';
+  state_tab := ext_schema || '.makini_sync_state';
   EXECUTE format('SELECT source, watermark FROM %s WHERE target = $1', state_tab)
     INTO old_source, old_wm USING tgt;
   IF coalesce($3, false) OR old_source IS DISTINCT FROM src OR old_wm IS NULL OR
@@ -304,74 +346,87 @@ BEGIN
     run_mode := 'full';
   ELSE
     run_mode := 'incremental';
-    cond := format(' WHERE %I >= %L', upd_col, old_wm - overlap);
+    cond := format(' AND %I >= %L', upd_col, old_wm - overlap);
   END IF;
+
+  -- the scan numbers its rows and calls makini_sync_progress once a page:
+  -- a NOTICE at least every makini.sync_notice_interval however long it runs
+  PERFORM pg_catalog.set_config('makini.sync_notice_at', started::text, true);
+  scan := format('SELECT %1$s FROM (SELECT %1$s, pg_catalog.row_number() OVER () AS makini_sync_n '
+                 'FROM %2$s WHERE key IS NOT NULL%3$s) s '
+                 'WHERE makini_sync_n %% %4$s <> 0 OR %5$s.makini_sync_progress(makini_sync_n, %6$s, %7$L)',
+                 cols, src, cond, page_size, ext_schema,
+                 CASE WHEN is_expand THEN 'NULL' ELSE format('makini_sync_n / %s', page_size) END, started);
 
   -- one scan of the source
   RAISE NOTICE 'makini_sync: % sync of % %', run_mode, src,
     CASE WHEN run_mode = 'full' THEN '(every record)'
          ELSE format('(updated since %s)', old_wm - overlap) END;
-  IF run_mode = 'full' THEN
+  IF created THEN
+    -- a new target: made by CREATE TABLE AS, the fastest way in (bulk
+    -- insertion); then what (LIKE source) would have given it (the NOT NULL
+    -- columns), its primary key, and for an expand table an index on the
+    -- parent key, by which incremental calls replace a changed parent's rows
+    EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) CREATE TABLE %s AS %s',
+                   tgt_sql, scan)
+      INTO plan;
+    tgt := pg_catalog.to_regclass(tgt_name);
+    SELECT string_agg(format('ALTER COLUMN %I SET NOT NULL, ', attname), '' ORDER BY attnum) INTO not_null
+      FROM pg_catalog.pg_attribute WHERE attrelid = src AND attnum > 0 AND attnotnull AND NOT attisdropped;
+    EXECUTE format('ALTER TABLE %s %sADD PRIMARY KEY (key)', tgt, coalesce(not_null, ''));
+    IF is_expand AND upd_col IS NOT NULL AND parent_col IS NOT NULL THEN
+      EXECUTE format('CREATE INDEX ON %s (%I)', tgt, parent_col);
+    END IF;
+    IF upd_col IS NOT NULL THEN
+      EXECUTE format('SELECT max(%I) FROM %s', upd_col, tgt) INTO new_wm;
+    END IF;
+  ELSIF run_mode = 'full' THEN
     EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO empty_target;
   END IF;
   IF empty_target THEN
-    -- a first copy: from the scan straight into the empty target (one made
-    -- here gets its primary key after: a key twice is an error then)
+    -- an empty target: the scan straight into it, counted as they go in
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'INSERT INTO %s (%s) SELECT %s FROM %s WHERE key IS NOT NULL%s',
-                   tgt, cols, cols, src, CASE WHEN created THEN '' ELSE ' ON CONFLICT (key) DO NOTHING' END)
+                   'WITH i AS (INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING RETURNING %s AS u) '
+                   'SELECT pg_catalog.set_config(''makini.sync_result'', count(*) || ''|'' || coalesce(max(u)::text, ''''), true) FROM i',
+                   tgt, cols, scan, coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
       INTO plan;
-    IF created THEN
-      EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (key)', tgt);
-    END IF;
-    SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
-      FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
-    EXECUTE format('SELECT count(*), %s FROM %s',
-                   CASE WHEN upd_col IS NULL THEN 'NULL::timestamptz' ELSE format('max(%I)', upd_col) END, tgt)
-      INTO n_upserted, new_wm;
-  ELSE
-    -- else into a stage, then compared with the target
-    IF pg_catalog.to_regclass('pg_temp.makini_sync_stage') IS NOT NULL THEN
-      DROP TABLE pg_temp.makini_sync_stage;
-    END IF;
-    EXECUTE format('CREATE TEMP TABLE makini_sync_stage (LIKE %s) ON COMMIT DROP', src);
+    n_upserted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 1)::bigint;
+    new_wm := nullif(split_part(pg_catalog.current_setting('makini.sync_result'), '|', 2), '')::timestamptz;
+  ELSIF NOT created THEN
+    -- else one statement: the scan's rows (s) replace the target's rows of
+    -- their keys, and rows are deleted: those the source no longer returns
+    -- (full), or the lines gone from a changed parent (incremental, expand:
+    -- found through the parents' keys as one array, which an index on the
+    -- parent column serves); a key sent twice counts in its latest version
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'INSERT INTO pg_temp.makini_sync_stage SELECT * FROM %s%s', src, cond)
+                   'WITH s AS MATERIALIZED (%s), '
+                   'd AS (DELETE FROM %s t WHERE %s RETURNING 1), '
+                   'u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s FROM s ORDER BY key%s '
+                   'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) RETURNING 1) '
+                   'SELECT pg_catalog.set_config(''makini.sync_result'', (SELECT count(*) FROM u) || ''|'' || '
+                   '(SELECT count(*) FROM d) || ''|'' || coalesce((SELECT max(%s) FROM s)::text, ''''), true)',
+                   scan, tgt,
+                   CASE WHEN run_mode = 'full' THEN 'NOT EXISTS (SELECT FROM s WHERE s.key = t.key)'
+                        WHEN is_expand THEN format('t.%1$I = ANY (ARRAY(SELECT DISTINCT %1$I FROM s)) '
+                                                   'AND NOT EXISTS (SELECT FROM s WHERE s.key = t.key)', parent_col)
+                        ELSE 'false' END,
+                   tgt, cols, cols,
+                   CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
+                   coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row,
+                   coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
       INTO plan;
-    ANALYZE pg_temp.makini_sync_stage;
-    SELECT count(*) INTO n_fetched FROM pg_temp.makini_sync_stage;
-    IF upd_col IS NOT NULL THEN
-      EXECUTE format('SELECT max(%I) FROM pg_temp.makini_sync_stage', upd_col) INTO new_wm;
-    END IF;
+    n_upserted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 1)::bigint;
+    n_deleted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 2)::bigint;
+    new_wm := nullif(split_part(pg_catalog.current_setting('makini.sync_result'), '|', 3), '')::timestamptz;
     IF run_mode = 'incremental' THEN
       new_wm := greatest(new_wm, old_wm);
     END IF;
-
-    -- rows gone from the source (full), or lines gone from a changed parent
-    IF run_mode = 'full' THEN
-      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s '
-                     'WHERE s.key = t.key) RETURNING 1) SELECT count(*) FROM d', tgt)
-        INTO n_deleted;
-    ELSIF is_expand THEN
-      EXECUTE format('WITH d AS (DELETE FROM %s t WHERE t.%I IN (SELECT %I FROM pg_temp.makini_sync_stage) '
-                     'AND NOT EXISTS (SELECT FROM pg_temp.makini_sync_stage s WHERE s.key = t.key) '
-                     'RETURNING 1) SELECT count(*) FROM d', tgt, parent_col, parent_col)
-        INTO n_deleted;
-    END IF;
-
-    -- new and changed rows (a key the API sent twice: its latest version)
-    EXECUTE format('WITH u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s '
-                   'FROM pg_temp.makini_sync_stage WHERE key IS NOT NULL ORDER BY key%s '
-                   'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) '
-                   'RETURNING 1) SELECT count(*) FROM u',
-                   tgt, cols, cols,
-                   CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
-                   coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row)
-      INTO n_upserted;
-    DROP TABLE pg_temp.makini_sync_stage;
   END IF;
 
-  -- the request counters of the scan, and the new state
+  -- the scan's counters (its rows: the records fetched), and the new state
+  SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
+    FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
+  n_upserted := coalesce(n_upserted, n_fetched);   -- a created target: every record
   SELECT coalesce(sum(v::bigint), 0) INTO n_requests
     FROM jsonb_path_query(plan, 'strict $.**."Makini HTTP requests"') v;
   SELECT coalesce(sum(v::bigint), 0) INTO n_pages

@@ -89,6 +89,46 @@ mode=$(psql_in $DB2 -c "SELECT mode FROM makini_sync('erp.purchase_orders', 'mir
 diff=$(psql_in $DB2 -c "SELECT mirror_diff()")
 [ "$diff" = 0 ] || fail "restored mirror differs from the ground truth in $diff rows"
 
+# --- progress NOTICEs: with makini.sync_notice_interval = 0, one a page -----
+# makini_sync_progress is called once every page_size (here 100) records and
+# says "N records so far (P pages), R records/s" (no pages for an expand
+# table: its pages hold a varying number of rows); the numbers are checked
+# against the ground truth's record count, the rate only for its form
+# check_progress TABLE TRUTH PAGES: syncs erp.TABLE into a new mirror with the
+# interval 0 and checks every progress NOTICE (PAGES: "pages" when they are shown)
+check_progress() {
+	local tab=$1 truth=$2 pages=$3 n want got
+	n=$(psql_in $DB -c "SELECT count(*) FROM $truth")
+	psql_in $DB -c "SET makini.sync_notice_interval = 0" \
+		-c "SELECT makini_sync('erp.$tab', 'mirror.progress_$tab')" >/dev/null 2>"$TMP/notices_$tab" ||
+		{ fail "makini_sync of $tab with progress NOTICEs: $(head -3 "$TMP/notices_$tab")"; return; }
+	want=$(for ((i = 100; i <= n; i += 100)); do
+		if [ -n "$pages" ]; then echo "$i records so far ($((i / 100)) pages), R records/s"
+		else echo "$i records so far, R records/s"; fi
+	done)
+	got=$(sed -n 's/^NOTICE:  makini_sync: \(.* records so far.*, \)[0-9][0-9]* records\/s$/\1R records\/s/p' "$TMP/notices_$tab")
+	if [ -n "$want" ] && [ "$got" = "$want" ]; then
+		echo "result: $tab: $(echo "$got" | wc -l) progress NOTICEs for $n records, one every 100 records"
+	else
+		fail "progress NOTICEs of $tab (n=$n): want <$want>, got <$got>; all: $(cat "$TMP/notices_$tab")"
+	fi
+}
+psql_in $DB >/dev/null <<SQL || fail "setup of the progress test"
+IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_order_lines) FROM SERVER plant_b INTO erp;
+CREATE TABLE truth_lines (LIKE erp.purchase_order_lines);
+COPY truth_lines FROM PROGRAM 'curl -s -S --max-time 60 $SIM/data/plant_b/purchase_order_lines.csv' WITH (FORMAT csv, HEADER);
+SQL
+check_progress purchase_orders truth_po pages
+check_progress purchase_order_lines truth_lines ""
+# the default interval (10 s) and a long one: no progress NOTICE in a short call
+psql_in $DB -c "SET makini.sync_notice_interval = '1 hour'" \
+	-c "SELECT makini_sync('erp.purchase_orders', 'mirror.progress_purchase_orders', true)" >/dev/null 2>"$TMP/notices_long"
+if grep -q "records so far" "$TMP/notices_long"; then
+	fail "a progress NOTICE before makini.sync_notice_interval ('1 hour') passed: $(cat "$TMP/notices_long")"
+else
+	echo "result: no progress NOTICE before makini.sync_notice_interval passed"
+fi
+
 # --- a pg_cron job keeps the mirror following the source -------------------
 if [ ! -f "$($PG_CONFIG --sharedir)/extension/pg_cron.control" ]; then
 	echo "result: pg_cron test skipped: pg_cron is not installed (package postgresql-$PG_MAJOR-cron)"

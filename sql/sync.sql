@@ -133,6 +133,9 @@ SELECT mirror_diff('mirror.purchase_order_lines', 'sync_truth_lines') AS lines_d
 SELECT count(*) AS wrong_order_updated_at FROM mirror.purchase_order_lines l
   LEFT JOIN sync_truth_po p ON p.key = l.order_key
  WHERE l.order_updated_at IS DISTINCT FROM p.updated_at;
+-- the created target has an index on the parent key too: an incremental call
+-- replaces a changed order's lines without reading the whole mirror
+SELECT indexdef FROM pg_indexes WHERE schemaname = 'mirror' AND tablename = 'purchase_order_lines' ORDER BY 1;
 SELECT order_key AS l1 FROM sync_truth_lines GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1 OFFSET 1 \gset
 SELECT order_key AS l2 FROM sync_truth_lines GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1 OFFSET 2 \gset
 SELECT order_key AS l3 FROM sync_truth_lines GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1 OFFSET 3 \gset
