@@ -5,7 +5,7 @@
  *		  ANALYZE: what the API already said.
  *
  * Every list page carries meta.total, the records its filters let through
- * (CONTRACT.md §3).  Scans note it here (makini_estimate_note), in a cache
+ * (API.md §3).  Scans note it here (makini_estimate_note), in a cache
  * of the backend keyed by server, resource (and expand field) and the
  * filters sent; the planner reads it back (makini_estimate_size).  A count
  * is trusted for MAKINI_ESTIMATE_MAX_AGE_MS: long enough that a session's

@@ -281,7 +281,7 @@ em_expr_for_rel(EquivalenceClass *ec, RelOptInfo *rel)
  * The sort the API can do for the query's ORDER BY: its first key, when it
  * is a timestamptz column of a date-time field (the API then orders like
  * PostgreSQL: instants).  Where the API puts records without a value is
- * unspecified (CONTRACT.md §3), so the scan reads them apart (scan.c); the
+ * unspecified (API.md §3), so the scan reads them apart (scan.c); the
  * query's NULLS FIRST/LAST only says when.  Later keys are left to an
  * incremental sort above the scan: ties of the first key and NULLs of the
  * later ones are then PostgreSQL's business.  NIL when nothing is pushed.

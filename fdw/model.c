@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * model.c
- *		  The Makini API model (CONTRACT.md §2-§4), written once: the
+ *		  The Makini API model (API.md §2-§4), written once: the
  *		  entities with their fields, kinds, key and item endpoint, and the
  *		  tables IMPORT FOREIGN SCHEMA makini makes of them.
  *
@@ -99,7 +99,7 @@ static const MakiniField uom_fields[] = {
 
 /*
  * The entities and their list endpoints.  Item paths (GET
- * <resource>/<key>) exist only for orders and vendors (CONTRACT.md §2);
+ * <resource>/<key>) exist only for orders and vendors (API.md §2);
  * any other key is looked up with filter[key].
  */
 enum

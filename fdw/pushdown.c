@@ -2,9 +2,9 @@
  *
  * pushdown.c
  *		  Which WHERE and join conditions the Makini API can evaluate
- *		  (CONTRACT.md §3), and how their values are written into requests.
+ *		  (API.md §3), and how their values are written into requests.
  *
- * Pushed, on the model's top-level scalar fields only (CONTRACT.md §3; a
+ * Pushed, on the model's top-level scalar fields only (API.md §3; a
  * custom field would get 400 INVALID_FILTER): text equality (exact,
  * case-sensitive on both sides), comparisons of date-time columns (instants
  * on both sides), "col::date op date" as a range of instants in the

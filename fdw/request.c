@@ -2,7 +2,7 @@
  *
  * request.c
  *		  Builds the path and query string of a Makini request: resource,
- *		  filters, sort and paging (CONTRACT.md §3).
+ *		  filters, sort and paging (API.md §3).
  *
  * The same function builds what is sent (every parameter percent-encoded,
  * brackets included: strict in what we send) and what EXPLAIN shows
@@ -20,7 +20,7 @@
 
 /*
  * Appends s (in the database encoding) percent-encoded as UTF-8, which is
- * what the API reads (CONTRACT.md §3), or as is, for display.
+ * what the API reads (API.md §3), or as is, for display.
  */
 static void
 append_encoded(StringInfo buf, const char *s, bool display)

@@ -433,7 +433,7 @@ filters_name_field(List *filters, const char *field)
 
 /*
  * filters, plus one that only records with a value for the sort field
- * match (CONTRACT.md §3: a record without one never matches a filter on
+ * match (API.md §3: a record without one never matches a filter on
  * it) unless one of them already names the field.  The API writes instants
  * with four-digit years: every value is from year 1 on.
  */
@@ -453,7 +453,7 @@ valued_filters(List *filters, MakiniSort *sort)
 
 /*
  * The phases of a sorted scan.  Where the API puts records without a value
- * for the sort field is unspecified (CONTRACT.md §3), so they are never
+ * for the sort field is unspecified (API.md §3), so they are never
  * read from the sorted request: (a) the records with a value, sorted (a
  * filter keeps the others out), and (b) the records without one, from the
  * same request unsorted and without that filter, of which only the rows
@@ -866,7 +866,7 @@ remember_key(MakiniScanState *st, const char *key)
 /*
  * Is the current row's record one the scan returned already?  Page-based
  * paging repeats a record when records were inserted or moved before it
- * between two pages (CONTRACT §7).  The rows of one record (an expand
+ * between two pages (API.md §7).  The rows of one record (an expand
  * table's) share one key pointer and are decided at the first.  The set is
  * sized for meta.total when the API sends it (up to a million: no growing
  * on the way), else for four pages.

@@ -6,9 +6,9 @@ is a `Decimal` whose str() is the number's exact text).  The same seed gives
 the same data on every run.
 
 The module also holds what the simulator and the tests share about the
-model: the field lists of CONTRACT.md §4, date-time parsing, JSON rendering
+model: the field lists of fdw/API.md §4, date-time parsing, JSON rendering
 of `Decimal` numbers, and the ground truth of the foreign tables of
-SQL-INTERFACE.md (`table_csv`).
+README.md (`table_csv`).
 """
 
 import functools
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 # ---------------------------------------------------------------------------
-# The model (CONTRACT.md §2-§4): the simulator's copy of fdw/model.c, which
+# The model (fdw/API.md §2-§4): the simulator's copy of fdw/model.c, which
 # sql/model.sql compares with the wrapper's (makini_model(), model_json())
 # ---------------------------------------------------------------------------
 
@@ -849,7 +849,7 @@ class _Plant:
 
 
 # ---------------------------------------------------------------------------
-# Ground truth: the foreign tables of SQL-INTERFACE.md
+# Ground truth: the foreign tables of README.md
 # ---------------------------------------------------------------------------
 
 _COLUMN_TYPES = {"text": "text", "datetime": "timestamptz", "decimal": "numeric",

@@ -4,7 +4,7 @@
     /usr/bin/python3 sql-tests/simulator.py --port 18765 [--host 127.0.0.1]
         [--bench-orders N] [--pidfile F] [--prewarm] [--verbose]
 
-Serves the connections of simdata.py following shared/makini-api/CONTRACT.md,
+Serves the connections of simdata.py following fdw/API.md,
 and an admin API under /_sim/ (no auth) to inject faults, set latencies, read
 the request log and the ground truth of the foreign tables:
 
@@ -60,7 +60,7 @@ Behaviour knobs (/_sim/behave; defaults in brackets):
 
     max_per_page=N [500]      serve at most N records a page, whatever
                               per_page asked: pages shorter than per_page
-                              before the last (CONTRACT §7)
+                              before the last (fdw/API.md §7)
     meta_per_page=capped|asked [capped]
                               meta.per_page reports the cap or what was asked
     empty_pages=N [0]         N empty pages (data [], links.next set) before
@@ -200,7 +200,7 @@ BEHAVIOUR_PARSERS = {
 }
 
 # ---------------------------------------------------------------------------
-# Errors (CONTRACT §5)
+# Errors (fdw/API.md §5)
 # ---------------------------------------------------------------------------
 
 ERRORS = {
@@ -1079,7 +1079,7 @@ class Simulator:
 
     def _admit(self, ex):
         """Count the request in flight on its connection, or answer 429
-        when max_concurrent are already (CONTRACT §3); release() uncounts."""
+        when max_concurrent are already (fdw/API.md §3); release() uncounts."""
         limit = ex.conn.behaviour["max_concurrent"]
         with self.lock:
             if limit and ex.conn.inflight >= limit:

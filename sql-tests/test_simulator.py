@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Self-test of the Makini API simulator: /usr/bin/python3 sql-tests/test_simulator.py
 
-Starts simulator.py on a free port and checks it against CONTRACT.md and its
+Starts simulator.py on a free port and checks it against fdw/API.md and its
 own admin API. Expected values are computed here, independently, from
 simdata.build_connections().
 """

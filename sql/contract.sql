@@ -1,5 +1,5 @@
 --
--- contract: wherever CONTRACT.md lets the API behave in several ways, the
+-- contract: wherever fdw/API.md lets the API behave in several ways, the
 -- simulator can (its behaviour knobs, /_sim/behave), and every query is
 -- exact under each way: pages shorter than per_page before the last, empty
 -- pages with a next link, no meta.total / last_page / links.last, records
@@ -129,7 +129,7 @@ FROM (VALUES ('insert', 'purchase_orders', 'truth_po', 'key'),
 SELECT rows_differ('erp.purchase_orders', 'truth_po') AS po_diff_after_reset;
 
 --
--- a connection serves 8 requests at once (CONTRACT §3): ten scans of one
+-- a connection serves 8 requests at once (fdw/API.md §3): ten scans of one
 -- server under an async Append, each request held 1 s by the simulator,
 -- put 10 requests on the wire; the ones over 8 are answered 429 with
 -- Retry-After: 1 and retried, and every row comes once per scan

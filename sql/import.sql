@@ -1,6 +1,6 @@
 --
 -- import: IMPORT FOREIGN SCHEMA makini makes the six tables of
--- SQL-INTERFACE.md; schema erp stays for the suites that follow
+-- README.md; schema erp stays for the suites that follow
 --
 CREATE SCHEMA erp;
 IMPORT FOREIGN SCHEMA makini FROM SERVER plant_a INTO erp;

@@ -39,7 +39,7 @@ END $$;
 CREATE FUNCTION visible(s text) RETURNS text LANGUAGE sql AS
 $$ SELECT replace(replace(replace(s, E'\t', '\t'), E'\n', '\n'), E'\r', '\r') $$;
 
--- every option is accepted where SQL-INTERFACE.md puts it and rejected
+-- every option is accepted where README.md puts it and rejected
 -- (HV00D) everywhere else
 SELECT o AS option,
        left(try_option('server', o, v), 5) AS server,

@@ -1,6 +1,6 @@
 --
 -- pushdown: WHERE conditions, ORDER BY, LIMIT, key lookups and joins reach
--- the Makini API (CONTRACT.md §3).  For each pushdown: the request EXPLAIN
+-- the Makini API (fdw/API.md §3).  For each pushdown: the request EXPLAIN
 -- VERBOSE shows, the request the simulator received (its log), and that
 -- only the records the query needs were served.  Then a differential test:
 -- many queries on the foreign tables and on local copies of the same data
@@ -539,7 +539,7 @@ DROP TABLE pd_c_truth;
 RESET TimeZone;
 RESET DateStyle;
 
--- item paths exist only for purchase orders and vendors (CONTRACT.md §2);
+-- item paths exist only for purchase orders and vendors (fdw/API.md §2);
 -- other keys, and keys that are not one path segment, go as filter[key]
 EXPLAIN (VERBOSE, COSTS OFF) SELECT code FROM erp.currencies WHERE key = 'c1';
 EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM erp.purchase_orders WHERE key = '..';

@@ -1,7 +1,7 @@
 --
 -- sorting: ORDER BY ... LIMIT pushed as sort[F] stays exact wherever the API
 -- puts the records without a value for F (missing, null or ""): first or
--- last, per connection and direction (CONTRACT.md §3).  The simulator's
+-- last, per connection and direction (fdw/API.md §3).  The simulator's
 -- knobs nulls_asc / nulls_desc set the placement; every query is compared
 -- with the same query on the local copy of the ground truth (truth_po).
 --

@@ -1,5 +1,5 @@
 --
--- types: every column type and value form of SQL-INTERFACE.md — exact
+-- types: every column type and value form of README.md — exact
 -- numerics from strings and JSON numbers, ISO 8601 date-times in all their
 -- forms whatever the session time zone, booleans, "" as NULL, jsonb, nested
 -- paths — compared with the simulator's ground truth
