@@ -481,9 +481,9 @@ makini_check_deprecation(const MakiniResponse *resp,
 }
 
 /*
- * Raise "invalid reply": a reply arrived but is not what the contract
- * says (page.c, convert.c).  The detail is the caller's text, then the
- * request and its id.
+ * Raise "invalid reply": a reply arrived but is not what API.md says (a
+ * failure page.c returned, or a paging value scan.c found out of range).
+ * The detail is the caller's text, then the request and its id.
  */
 void
 makini_bad_reply(const MakiniReplyContext *ctx, const char *fmt,...)

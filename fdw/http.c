@@ -31,7 +31,7 @@
  *
  * Replies are asked for gzip-compressed, but curl does not decode them: its
  * streaming zlib inflate took a quarter of a scan's time.  A finished body
- * is decoded in one pass by libdeflate (2-3x faster) into a buffer of the
+ * is decoded in one pass by libdeflate into a buffer of the
  * size the gzip trailer announces; the result is what curl would have
  * delivered, and a body that does not decode fails the attempt as curl
  * would (CURLE_BAD_CONTENT_ENCODING).
