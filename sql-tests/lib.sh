@@ -74,7 +74,7 @@ install_deps() {
 	[ -x "$GIVEN_PG_CONFIG" ] || pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron $pkgs"
 	local missing=""
 	for p in $pkgs; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing="$missing $p"
 	done
 	if [ -n "$missing" ]; then
 		if [ "$(id -u)" != 0 ]; then

@@ -34,7 +34,7 @@ last_seq() { curl -s -S --max-time 10 "$SIM/requests" | tail -n +2 | cut -d, -f1
 wait_logged() {
 	local since=$1 what=$2
 	for _ in $(seq 1 500); do
-		curl -s -S --max-time 10 "$SIM/requests?since=${since:-0}" | grep -q ",$what\$" && return 0
+		curl -s -S --max-time 10 "$SIM/requests?since=${since:-0}" | grep ",$what\$" >/dev/null && return 0
 		sleep 0.01
 	done
 	return 1
@@ -267,11 +267,11 @@ for wait in stall backoff; do
 	fi
 	out=$(PGAPPNAME=timeout_$wait $PGBIN/psql -X -A -t -d $DB -c "SET statement_timeout = '500ms'" \
 		-c '\timing on' -c "$QUERY" -c '\timing off' -c "RESET statement_timeout" -c "$ALIVE" 2>&1)
-	echo "$out" | grep -q "canceling statement due to statement timeout" || fail "timeout_$wait: $out"
+	echo "$out" | grep "canceling statement due to statement timeout" >/dev/null || fail "timeout_$wait: $out"
 	ran=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | head -1)
 	check_ms "statement_timeout 500 ms during a $([ $wait = stall ] && echo 'stalled response' || echo 'backoff wait'): error this long after the timeout" \
 		"$(awk -v ran="${ran:-99999}" 'BEGIN { printf "%.1f", ran - 500 }')"
-	echo "$out" | grep -q "^alive|$ORDERS\$" || fail "timeout_$wait: the session did not answer after the timeout: $out"
+	echo "$out" | grep "^alive|$ORDERS\$" >/dev/null || fail "timeout_$wait: the session did not answer after the timeout: $out"
 	check_prompt "statement_timeout during a $wait" "$seq0"
 done
 
@@ -337,18 +337,18 @@ SQL
 )
 kill "$LISTENER" 2>/dev/null
 LISTENER=
-echo "$out" | grep -q "ERROR:  08001: Makini server \"blackhole\" is unreachable" ||
+echo "$out" | grep "ERROR:  08001: Makini server \"blackhole\" is unreachable" >/dev/null ||
 	fail "connect_timeout: expected 08001 unreachable, got: $out"
 # the listener never answers and lives 60 s: only the timeout can end the
 # attempt, and not before its second
-echo "$out" | grep -qiE "timed out|timeout was reached" ||
+echo "$out" | grep -iE "timed out|timeout was reached" >/dev/null ||
 	fail "connect_timeout: the error is not a timeout: $out"
 ms=$(echo "$out" | grep -E '^[0-9]+$' | tail -1)
 echo "measured: connect_timeout 1 s against a host that never answers: error after ${ms:-?} ms"
 if [ -z "$ms" ] || [ "$ms" -lt 1000 ]; then
 	fail "connect_timeout: the error came after ${ms:-?} ms, before the timeout"
 fi
-echo "$out" | grep -q "^alive|$ORDERS\$" || fail "connect_timeout: the session did not answer afterwards"
+echo "$out" | grep "^alive|$ORDERS\$" >/dev/null || fail "connect_timeout: the session did not answer afterwards"
 
 # the postmaster survived all of it
 [ "$(psql_b -c "SELECT 1")" = 1 ] || fail "the server stopped answering"

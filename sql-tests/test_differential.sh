@@ -58,7 +58,7 @@ echo "seed: $SEED, bodies: $BODIES (DIFF_SEED, DIFF_BODIES)"
 t0=$(date +%s)
 $PYTHON "$TOP/sql-tests/diff_bodies.py" --port "$SIM_PORT" --dir "$TMP/bodies" \
 	--seed "$SEED" --count "$BODIES" || { echo "diff_bodies.py failed"; exit 1; }
-curl -s -S --max-time 10 "$SIM/bodies?dir=$TMP/bodies" | grep -q '^ok$' ||
+curl -s -S --max-time 10 "$SIM/bodies?dir=$TMP/bodies" | grep '^ok$' >/dev/null ||
 	{ echo "the simulator does not serve the bodies"; exit 1; }
 
 as_pg $PGBIN/dropdb -h "$PGHOST" -p "$PGPORT" -U makini --if-exists $DB >/dev/null 2>&1
@@ -308,7 +308,7 @@ run_bodies 0 $first_batch
 rc=$?
 # the lookups were item requests
 items=$(curl -s -S --max-time 60 "$SIM/requests?since=$seq0" | grep -cE '/_bodies/[0-9]+/[a-z]+/api/erp/(purchase-orders|vendors)/[0-9]+,')
-curl -s -S --max-time 10 "$SIM/bodies?dir=$TMP/bodies&log=0" | grep -q '^ok$' || rc=1
+curl -s -S --max-time 10 "$SIM/bodies?dir=$TMP/bodies&log=0" | grep '^ok$' >/dev/null || rc=1
 [ $rc = 0 ] && { run_bodies $first_batch $BODIES; rc=$?; }
 t1=$(date +%s)
 if [ $rc != 0 ]; then
