@@ -155,37 +155,6 @@ CREATE POLICY drop_own ON makini_sync_state FOR DELETE
   USING (pg_catalog.has_table_privilege(target::oid, 'DELETE'));
 GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 
--- makini_sync_progress(records, pages, started): the progress NOTICE of a
--- long makini_sync.  A scan is one statement that PL/pgSQL cannot interrupt,
--- so makini_sync's scan calls this function from its WHERE clause once a page
--- (every page_size records; records = the row's number in the scan, pages =
--- the pages those records filled, NULL for an expand table, whose pages hold
--- a varying number of rows); it raises a NOTICE when makini.sync_notice_interval
--- (default 10 s; 0 = at every call) has passed since makini_sync started or
--- since the last NOTICE, and always returns true.
-CREATE FUNCTION makini_sync_progress(records bigint, pages bigint, started timestamptz)
-RETURNS boolean
-LANGUAGE plpgsql VOLATILE
-AS $$
-DECLARE
-  now_ts timestamptz := pg_catalog.clock_timestamp();
-  every interval := coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_interval', true), ''), '10 s');
-  last_ts timestamptz := coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_at', true), '')::timestamptz,
-                                  started);
-BEGIN
-  IF now_ts - last_ts >= every THEN
-    RAISE NOTICE 'makini_sync: % records so far%, % records/s', records,
-      CASE WHEN pages IS NULL THEN '' ELSE format(' (%s pages)', pages) END,
-      round(records / greatest(extract(epoch FROM now_ts - started), 0.001)::numeric);
-    PERFORM pg_catalog.set_config('makini.sync_notice_at', now_ts::text, true);
-  END IF;
-  RETURN true;
-END
-$$;
-
-COMMENT ON FUNCTION makini_sync_progress(bigint, bigint, timestamptz) IS
-  'the progress NOTICE of makini_sync, called by its scan (not meant to be called directly)';
-
 -- makini_sync(source, target, full): brings the local table target up to
 -- date with the makini_fdw foreign table source, fetching only the records
 -- changed since the last call (see README, "Incremental mirror").
@@ -227,9 +196,10 @@ DECLARE
   new_wm timestamptz;
   run_mode text;
   cond text := '';
-  page_size bigint;
   ext_schema text;
-  scan text;                    -- the scan of the source, with its progress NOTICEs
+  scan text;                    -- the scan of the source
+  notice_ms text;               -- makini.sync_notice_interval in ms
+  old_progress text;            -- makini_fdw.progress_interval before the scan
   plan jsonb;
   n_requests bigint;
   n_pages bigint;
@@ -246,10 +216,8 @@ BEGIN
   END IF;
 
   -- the source: a makini_fdw foreign table with a column "key"
-  SELECT EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'expand=%'),
-         coalesce((SELECT substr(o, 11) FROM unnest(ft.ftoptions) o WHERE o LIKE 'page_size=%'),
-                  (SELECT substr(o, 11) FROM unnest(s.srvoptions) o WHERE o LIKE 'page_size=%'), '100')::bigint
-    INTO is_expand, page_size
+  SELECT EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'expand=%')
+    INTO is_expand
     FROM pg_catalog.pg_foreign_table ft
     JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
     JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
@@ -349,19 +317,19 @@ BEGIN
     cond := format(' AND %I >= %L', upd_col, old_wm - overlap);
   END IF;
 
-  -- the scan numbers its rows and calls makini_sync_progress once a page:
-  -- a NOTICE at least every makini.sync_notice_interval however long it runs
-  PERFORM pg_catalog.set_config('makini.sync_notice_at', started::text, true);
-  scan := format('SELECT %1$s FROM (SELECT %1$s, pg_catalog.row_number() OVER () AS makini_sync_n '
-                 'FROM %2$s WHERE key IS NOT NULL%3$s) s '
-                 'WHERE makini_sync_n %% %4$s <> 0 OR %5$s.makini_sync_progress(makini_sync_n, %6$s, %7$L)',
-                 cols, src, cond, page_size, ext_schema,
-                 CASE WHEN is_expand THEN 'NULL' ELSE format('makini_sync_n / %s', page_size) END, started);
+  scan := format('SELECT %s FROM %s WHERE key IS NOT NULL%s', cols, src, cond);
 
-  -- one scan of the source
+  -- one scan of the source; while it runs, makini_fdw.progress_interval,
+  -- from makini.sync_notice_interval, has the foreign scan raise a progress
+  -- NOTICE after a page once the interval passed (restored after the block
+  -- below, whose other statements read no foreign table)
   RAISE NOTICE 'makini_sync: % sync of % %', run_mode, src,
     CASE WHEN run_mode = 'full' THEN '(every record)'
          ELSE format('(updated since %s)', old_wm - overlap) END;
+  notice_ms := greatest(least(extract(epoch FROM coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_interval', true), ''),
+                                                          '10 s')::interval) * 1000, 2147483647), 0)::bigint::text;
+  old_progress := pg_catalog.current_setting('makini_fdw.progress_interval', true);
+  PERFORM pg_catalog.set_config('makini_fdw.progress_interval', notice_ms, true);
   IF created THEN
     -- a new target: made by CREATE TABLE AS, the fastest way in (bulk
     -- insertion); then what (LIKE source) would have given it (the NOT NULL
@@ -422,6 +390,7 @@ BEGIN
       new_wm := greatest(new_wm, old_wm);
     END IF;
   END IF;
+  PERFORM pg_catalog.set_config('makini_fdw.progress_interval', old_progress, true);
 
   -- the scan's counters (its rows: the records fetched), and the new state
   SELECT coalesce(sum(v::bigint), 0) INTO n_fetched

@@ -590,6 +590,11 @@ _PG_init(void)
 							   "Comma-separated host names or addresses as written in the server's url; \"*\" allows any host.",
 							   &makini_allowed_hosts, "api.makini.io", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("makini_fdw.progress_interval",
+							"Interval between the progress NOTICEs of a foreign scan.",
+							"After a page is read, a NOTICE gives the records and pages read so far once this long has passed since the scan began or its last NOTICE; -1 turns them off, 0 gives one after every page.",
+							&makini_progress_interval, -1, -1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("makini_fdw");
 }
 

@@ -389,6 +389,7 @@ enum FdwScanPrivateIndex
 };
 
 /* scan.c: the executor callbacks */
+extern int	makini_progress_interval;
 extern void makiniBeginForeignScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *makiniIterateForeignScan(ForeignScanState *node);
 extern void makiniReScanForeignScan(ForeignScanState *node);

@@ -38,8 +38,12 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/sampling.h"
+#include "utils/timestamp.h"
 
 #include "makini_fdw.h"
+
+/* makini_fdw.progress_interval (ms): -1 = off, 0 = a NOTICE after every page */
+int			makini_progress_interval = -1;
 
 /* empty pages in a row (with a next link) before we call it a loop */
 #define MAKINI_MAX_EMPTY_PAGES	100
@@ -185,6 +189,12 @@ typedef struct MakiniScanState
 	bool		followed;		/* the request after the current page was
 								 * considered (the LIMIT may hold it back) */
 	MakiniStats stats;
+
+	/* progress NOTICEs (note_progress): what was read since start_scan */
+	int64		progress_records;	/* records of the API (parents, expand) */
+	int64		progress_pages;
+	TimestampTz progress_start;
+	TimestampTz progress_last;	/* the last NOTICE, or progress_start */
 
 	/* async scans under an Append */
 	bool		in_async;		/* rows asked for by the Append: never block */
@@ -948,6 +958,37 @@ decide_nulls_first(MakiniScanState *st)
 }
 
 /*
+ * makini_fdw.progress_interval: counts the page just read and, once the
+ * interval has passed since the scan's start or its last NOTICE, says how
+ * far the scan is, so that a long scan (makini_sync's) shows it is alive.
+ * One clock read a page, and none while the setting is off.
+ */
+static void
+note_progress(MakiniScanState *st)
+{
+	TimestampTz now;
+	double		secs;
+
+	st->progress_records += st->page->nrecords;
+	st->progress_pages++;
+	if (makini_progress_interval < 0)
+		return;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(st->progress_last, now,
+									makini_progress_interval))
+		return;
+	st->progress_last = now;
+	secs = Max(now - st->progress_start, 1) / (double) USECS_PER_SEC;
+	ereport(NOTICE,
+			(errmsg("makini_fdw: scan of \"%s\": %lld %s so far (%lld pages), %.0f records/s",
+					get_rel_name(st->topts->relid),
+					(long long) st->progress_records,
+					st->topts->expand != NULL ? "parent records" : "records",
+					(long long) st->progress_pages,
+					st->progress_records / secs)));
+}
+
+/*
  * Waits for the request in flight, sends more ahead now that it is off the
  * wire (send_ahead), parses it and makes it the current page; then puts
  * the following request on the wire, unless the query's LIMIT is already
@@ -1013,6 +1054,7 @@ advance_page(MakiniScanState *st)
 	if (!item)					/* the count it gives, for the planner */
 		makini_estimate_note(st->topts, ((MakiniVariant *) list_nth(st->variants, st->cur_variant))->filters,
 							 st->cur_pageno, st->page);
+	note_progress(st);
 
 	if (st->probe_req != NULL && !decide_nulls_first(st))
 		return true;
@@ -1035,6 +1077,9 @@ start_scan(ForeignScanState *node, MakiniScanState *st)
 	st->finished = (st->variants == NIL);
 	st->empty_pages = 0;
 	st->speculate = true;
+	st->progress_records = 0;
+	st->progress_pages = 0;
+	st->progress_start = st->progress_last = GetCurrentTimestamp();
 	if (st->finished)
 		return;
 	if (st->probe_path == NULL)
@@ -1198,6 +1243,7 @@ makini_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows,
 	create_scan_contexts(st, caller);
 	st->variants = list_make1(palloc0(sizeof(MakiniVariant)));
 	st->started = true;
+	st->progress_start = st->progress_last = GetCurrentTimestamp();
 	start_request(st, 0, 1);
 	reservoir_init_selection_state(&rstate, targrows);
 

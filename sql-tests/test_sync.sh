@@ -90,36 +90,45 @@ diff=$(psql_in $DB2 -c "SELECT mirror_diff()")
 [ "$diff" = 0 ] || fail "restored mirror differs from the ground truth in $diff rows"
 
 # --- progress NOTICEs: with makini.sync_notice_interval = 0, one a page -----
-# makini_sync_progress is called once every page_size (here 100) records and
-# says "N records so far (P pages), R records/s" (no pages for an expand
-# table: its pages hold a varying number of rows); the numbers are checked
-# against the ground truth's record count, the rate only for its form
-# check_progress TABLE TRUTH PAGES: syncs erp.TABLE into a new mirror with the
-# interval 0 and checks every progress NOTICE (PAGES: "pages" when they are shown)
+# makini_sync sets makini_fdw.progress_interval from it for its scan, which
+# says after every page 'scan of "T": N records so far (P pages), R records/s'
+# (N: records of the API, for an expand table its parent records); with
+# page_size 100, N = 100 x P up to the ground truth's record count; the rate
+# is checked only for its form
+# check_progress TABLE TRUTH WORD SET SQL: runs SQL after SET (the interval 0)
+# and checks every progress NOTICE of the scan of erp.TABLE against the
+# records of TRUTH (WORD: "records", or "parent records" for an expand table)
 check_progress() {
-	local tab=$1 truth=$2 pages=$3 n want got
+	local tab=$1 truth=$2 word=$3 n want got
 	n=$(psql_in $DB -c "SELECT count(*) FROM $truth")
-	psql_in $DB -c "SET makini.sync_notice_interval = 0" \
-		-c "SELECT makini_sync('erp.$tab', 'mirror.progress_$tab')" >/dev/null 2>"$TMP/notices_$tab" ||
+	psql_in $DB -c "SET $4 = 0" -c "$5" >/dev/null 2>"$TMP/notices_$tab" ||
 		{ fail "makini_sync of $tab with progress NOTICEs: $(head -3 "$TMP/notices_$tab")"; return; }
-	want=$(for ((i = 100; i <= n; i += 100)); do
-		if [ -n "$pages" ]; then echo "$i records so far ($((i / 100)) pages), R records/s"
-		else echo "$i records so far, R records/s"; fi
+	want=$(for ((p = 1; (p - 1) * 100 < n; p++)); do
+		echo "scan of \"$tab\": $((p * 100 < n ? p * 100 : n)) $word so far ($p pages), R records/s"
 	done)
-	got=$(sed -n 's/^NOTICE:  makini_sync: \(.* records so far.*, \)[0-9][0-9]* records\/s$/\1R records\/s/p' "$TMP/notices_$tab")
+	got=$(sed -n 's/^NOTICE:  makini_fdw: \(scan of .* so far.*, \)[0-9][0-9]* records\/s$/\1R records\/s/p' "$TMP/notices_$tab")
 	if [ -n "$want" ] && [ "$got" = "$want" ]; then
-		echo "result: $tab: $(echo "$got" | wc -l) progress NOTICEs for $n records, one every 100 records"
+		echo "result: $tab ($5): $(echo "$got" | wc -l) progress NOTICEs for $n $word, one a page of 100"
 	else
 		fail "progress NOTICEs of $tab (n=$n): want <$want>, got <$got>; all: $(cat "$TMP/notices_$tab")"
 	fi
 }
 psql_in $DB >/dev/null <<SQL || fail "setup of the progress test"
 IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_order_lines) FROM SERVER plant_b INTO erp;
-CREATE TABLE truth_lines (LIKE erp.purchase_order_lines);
-COPY truth_lines FROM PROGRAM 'curl -s -S --max-time 60 $SIM/data/plant_b/purchase_order_lines.csv' WITH (FORMAT csv, HEADER);
 SQL
-check_progress purchase_orders truth_po pages
-check_progress purchase_order_lines truth_lines ""
+for tab in purchase_orders purchase_order_lines; do
+	word=records
+	[ $tab = purchase_order_lines ] && word="parent records"
+	check_progress $tab truth_po "$word" makini.sync_notice_interval \
+		"SELECT makini_sync('erp.$tab', 'mirror.progress_$tab')"
+done
+# the setting on a plain scan, and makini_sync restores it after its scan
+check_progress purchase_orders truth_po records makini_fdw.progress_interval \
+	"SELECT count(*) FROM erp.purchase_orders"
+after=$(psql_in $DB -c "SET makini.sync_notice_interval = 0" -c BEGIN \
+	-c "SELECT makini_sync('erp.purchase_orders', 'mirror.progress_purchase_orders') IS NULL" \
+	-c "SHOW makini_fdw.progress_interval" -c COMMIT 2>/dev/null | tail -1)
+[ "$after" = -1 ] || fail "makini_fdw.progress_interval after makini_sync in its transaction: '$after', not -1"
 # the default interval (10 s) and a long one: no progress NOTICE in a short call
 psql_in $DB -c "SET makini.sync_notice_interval = '1 hour'" \
 	-c "SELECT makini_sync('erp.purchase_orders', 'mirror.progress_purchase_orders', true)" >/dev/null 2>"$TMP/notices_long"
