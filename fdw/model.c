@@ -208,16 +208,33 @@ makini_model_key_lookup(const char *resource, const char *field)
 
 /*
  * Is the name (len bytes, not NUL-terminated) an embedded collection of
- * some entity?  Such fields are never custom fields.
+ * some entity?  Such fields are never custom fields.  The page parser asks
+ * for every custom field of every record, so the collections' names are
+ * gathered once, not looked for among all the model's fields each time.
  */
 bool
 makini_model_is_collection(const char *name, int len)
 {
-	for (int i = 0; i < lengthof(entities); i++)
-		for (const MakiniField *f = entities[i].fields; f->name; f++)
-			if (f->kind == MAKINI_FIELD_COLLECTION &&
-				strlen(f->name) == len && memcmp(f->name, name, len) == 0)
-				return true;
+	static const char *collections[8];
+	static int	ncollections = -1;
+
+	if (ncollections < 0)
+	{
+		ncollections = 0;
+		for (int i = 0; i < lengthof(entities); i++)
+			for (const MakiniField *f = entities[i].fields; f->name; f++)
+				if (f->kind == MAKINI_FIELD_COLLECTION)
+				{
+					if (ncollections == lengthof(collections))
+						elog(ERROR, "the model has more than %d embedded collections",
+							 (int) lengthof(collections));
+					collections[ncollections++] = f->name;
+				}
+	}
+	for (int i = 0; i < ncollections; i++)
+		if (strncmp(collections[i], name, len) == 0 &&
+			collections[i][len] == '\0')
+			return true;
 	return false;
 }
 
