@@ -26,12 +26,7 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER plant_b OPTIONS (token 'tok_plant_b'
 CREATE USER MAPPING FOR CURRENT_USER SERVER plant_c OPTIONS (token 'tok_plant_c');
 CREATE USER MAPPING FOR CURRENT_USER SERVER slow OPTIONS (token 'tok_slow');
 SELECT makini_create_union_views('plants', ARRAY['plant_a', 'plant_b', 'plant_c', 'slow']);
-CREATE FUNCTION time_ms(q text) RETURNS numeric LANGUAGE plpgsql AS \$\$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  EXECUTE q;
-  RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1000, 1);
-END \$\$;
+$TIME_MS_SQL
 CREATE FUNCTION median_ms(q text, runs int) RETURNS numeric LANGUAGE sql AS \$\$
   SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY time_ms(q)) FROM generate_series(1, runs)
 \$\$;

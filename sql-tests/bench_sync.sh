@@ -29,12 +29,7 @@ CREATE SCHEMA mirror;
 IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders, purchase_order_lines) FROM SERVER bench INTO bench;
 ALTER FOREIGN TABLE bench.purchase_order_lines
   ADD COLUMN order_updated_at timestamptz OPTIONS (field 'parent.updatedAt');
-CREATE FUNCTION time_ms(q text) RETURNS numeric LANGUAGE plpgsql AS \$\$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  EXECUTE q;
-  RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1000, 1);
-END \$\$;
+$TIME_MS_SQL
 CREATE TABLE runs (tab text, mode text, ms numeric, fetched bigint, requests bigint);
 SQL
 # every 100th order changes (1%); this scan is the warm-up too

@@ -154,6 +154,15 @@ cleanup() {
 }
 
 # psql against the throwaway cluster.
+# SQL of time_ms(q): runs q once, its wall-clock milliseconds (the bench
+# scripts define it in their databases)
+TIME_MS_SQL='CREATE FUNCTION time_ms(q text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  EXECUTE q;
+  RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1000, 1);
+END $$;'
+
 run_psql() {
 	$PGBIN/psql -X -v ON_ERROR_STOP=1 "$@"
 }
