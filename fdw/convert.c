@@ -117,6 +117,7 @@ makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
 	map->cols = palloc0(sizeof(MakiniColumn) * Max(map->ncols, 1));
 	map->slot_cols = palloc(sizeof(int) * Max(map->ncols, 1));
 	map->expand = topts->expand ? pstrdup(topts->expand) : NULL;
+	map->track_slot = -1;
 
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -148,6 +149,33 @@ makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
 		fmgr_info(infunc, &col->infunc);
 	}
 	return map;
+}
+
+/*
+ * Has the parser read the record's updatedAt (in an expand table, the
+ * parent's) into a slot of its own, for makini_sync (sync.c), whether or not
+ * a column maps it: a hidden column, cols[ncols], which no tuple receives.
+ */
+void
+makini_column_map_add_updated(MakiniColumnMap *map)
+{
+	MakiniColumn *col;
+
+	Assert(map->track_slot < 0 && map->parser == NULL);
+	map->cols = repalloc(map->cols, sizeof(MakiniColumn) * (map->ncols + 1));
+	map->slot_cols = repalloc(map->slot_cols, sizeof(int) * (map->nslots + 1));
+	col = &map->cols[map->ncols];
+	memset(col, 0, sizeof(MakiniColumn));
+	col->attname = "updatedAt";
+	col->field = map->expand ? "parent.updatedAt" : "updatedAt";
+	col->path = list_make1(makeString("updatedAt"));
+	col->parent = (map->expand != NULL);
+	col->needed = true;
+	col->typid = TIMESTAMPTZOID;
+	col->typmod = -1;
+	col->conv = MAKINI_CONV_TIMESTAMPTZ;
+	col->slot = map->track_slot = map->nslots;
+	map->slot_cols[map->nslots++] = map->ncols;
 }
 
 /* Reads exactly n digits at *p into *out; false if they are not digits. */
@@ -536,7 +564,7 @@ makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 		int			i = map->slot_cols[s];
 		MakiniValue *v = &rowvals[s];
 
-		if (v->kind == MAKINI_VALUE_NULL)
+		if (v->kind == MAKINI_VALUE_NULL || s == map->track_slot)
 			continue;
 		errstate.col = &map->cols[i];
 		errstate.value = v;

@@ -161,11 +161,22 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 --
 -- makini_sync_run does the work (PL/pgSQL refuses an argument and an output
 -- column of one name, "target").  One scan of the source, under EXPLAIN
--- ANALYZE (whose output gives the true number of HTTP requests), fills an
--- empty target directly or else feeds one statement that upserts and
--- deletes (no temporary table), all in the caller's transaction.  The
--- extension is relocatable, so the state table is found through
--- pg_extension at each call.
+-- ANALYZE (whose output gives the true number of HTTP requests and the
+-- latest updatedAt read), fills an empty target directly or else feeds one
+-- statement that upserts and deletes (no temporary table), all in the
+-- caller's transaction.  The setting makini_fdw.sync_scan has that scan
+-- send filter[updatedAt:gteq] and track updatedAt (fdw/sync.c): it needs no
+-- column for it, so the imported purchase_order_lines is incremental as it
+-- is.  The extension is relocatable, so the state table and
+-- makini_sync_capable are found through pg_extension at each call.
+CREATE FUNCTION makini_sync_capable(source regclass)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'makini_sync_capable'
+LANGUAGE C STRICT STABLE;
+
+COMMENT ON FUNCTION makini_sync_capable(regclass) IS
+  'internal (makini_sync): can the changed records of this makini_fdw foreign table be found by updatedAt (its records'', or in an expand table their parents'')';
+
 CREATE FUNCTION makini_sync_run(source regclass, target_name text, full_copy boolean)
 RETURNS TABLE (sync_target regclass, sync_mode text, sync_fetched bigint,
                sync_upserted bigint, sync_deleted bigint, sync_requests bigint,
@@ -184,18 +195,22 @@ DECLARE
   tgt_sql text;
   state_tab text;
   is_expand boolean;
-  upd_col name;                 -- maps updatedAt (parent.updatedAt in an expand table)
+  capable boolean;              -- changes can be found by updatedAt
+  ver_col name;                 -- maps the row's own updatedAt: of two versions, the latest
   parent_col name;              -- maps parent.key (expand tables)
   cols text;                    -- the source's columns, quoted, in order
   set_list text;
   not_null text;                -- ALTER COLUMN ... SET NOT NULL, ... (a created target)
-  old_row text;                 -- t.col, ... and EXCLUDED.col, ...: a row changed?
+  old_row text;                 -- o.col, ... and c.col, ...: a row unchanged?
   new_row text;
+  old_rows text;                -- where the target's rows to compare are
+  gone text;                    -- which target rows are deleted
+  sync_scan text;               -- makini_fdw.sync_scan for the scan
+  old_sync_scan text;
   old_source regclass;
   old_wm timestamptz;
   new_wm timestamptz;
   run_mode text;
-  cond text := '';
   ext_schema text;
   scan text;                    -- the scan of the source
   notice_ms text;               -- makini.sync_notice_interval in ms
@@ -230,15 +245,14 @@ BEGIN
     RAISE EXCEPTION 'source % has no column "key"', src
       USING HINT = 'makini_sync matches rows by the record''s key.';
   END IF;
-  SELECT min(a.attname) FILTER (WHERE f.field = CASE WHEN is_expand THEN 'parent.updatedAt' ELSE 'updatedAt' END
-                                  AND a.atttypid = 'timestamptz'::regtype),
+  SELECT min(a.attname) FILTER (WHERE f.field = 'updatedAt' AND a.atttypid = 'timestamptz'::regtype),
          min(a.attname) FILTER (WHERE f.field = 'parent.key'),
          string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
          string_agg(format('%I = EXCLUDED.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
            FILTER (WHERE a.attname <> 'key'),
-         string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum),
-         string_agg(format('EXCLUDED.%I', a.attname), ', ' ORDER BY a.attnum)
-    INTO upd_col, parent_col, cols, set_list, old_row, new_row
+         string_agg(format('o.%I', a.attname), ', ' ORDER BY a.attnum),
+         string_agg(format('c.%I', a.attname), ', ' ORDER BY a.attnum)
+    INTO ver_col, parent_col, cols, set_list, old_row, new_row
     FROM pg_catalog.pg_attribute a
     CROSS JOIN LATERAL (SELECT coalesce(
              (SELECT substr(o, 7) FROM unnest(a.attfdwoptions) o WHERE o LIKE 'field=%'),
@@ -302,22 +316,31 @@ BEGIN
   END IF;
 
   -- the last call's state; incremental if there is one for this source,
-  -- the source can be filtered by updatedAt and the caller did not ask for full
+  -- its changes can be found (by updatedAt; in an expand table, replacing a
+  -- changed parent's rows needs a parent.key column) and the caller did not
+  -- ask for full
   SELECT pg_catalog.quote_ident(n.nspname) INTO ext_schema
     FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
    WHERE e.extname = 'makini_fdw';
   state_tab := ext_schema || '.makini_sync_state';
   EXECUTE format('SELECT source, watermark FROM %s WHERE target = $1', state_tab)
     INTO old_source, old_wm USING tgt;
-  IF coalesce($3, false) OR old_source IS DISTINCT FROM src OR old_wm IS NULL OR
-     upd_col IS NULL OR (is_expand AND parent_col IS NULL) THEN
+  EXECUTE format('SELECT %s.makini_sync_capable($1)', ext_schema) INTO capable USING src;
+  capable := capable AND (NOT is_expand OR parent_col IS NOT NULL);
+  IF coalesce($3, false) OR old_source IS DISTINCT FROM src OR old_wm IS NULL OR NOT capable THEN
     run_mode := 'full';
   ELSE
     run_mode := 'incremental';
-    cond := format(' AND %I >= %L', upd_col, old_wm - overlap);
+  END IF;
+  -- the scan's filter and tracking: "<oid>" (full) or "<oid> <since in
+  -- microseconds since 1970 UTC>" (exact, whatever the session's DateStyle)
+  IF capable THEN
+    sync_scan := src::oid::text ||
+      CASE WHEN run_mode = 'incremental'
+           THEN ' ' || (extract(epoch FROM old_wm - overlap) * 1000000)::bigint ELSE '' END;
   END IF;
 
-  scan := format('SELECT %s FROM %s WHERE key IS NOT NULL%s', cols, src, cond);
+  scan := format('SELECT %s FROM %s WHERE key IS NOT NULL', cols, src);
 
   -- one scan of the source; while it runs, makini_fdw.progress_interval,
   -- from makini.sync_notice_interval, has the foreign scan raise a progress
@@ -329,7 +352,9 @@ BEGIN
   notice_ms := greatest(least(extract(epoch FROM coalesce(nullif(pg_catalog.current_setting('makini.sync_notice_interval', true), ''),
                                                           '10 s')::interval) * 1000, 2147483647), 0)::bigint::text;
   old_progress := pg_catalog.current_setting('makini_fdw.progress_interval', true);
+  old_sync_scan := pg_catalog.current_setting('makini_fdw.sync_scan', true);
   PERFORM pg_catalog.set_config('makini_fdw.progress_interval', notice_ms, true);
+  PERFORM pg_catalog.set_config('makini_fdw.sync_scan', coalesce(sync_scan, ''), true);
   IF created THEN
     -- a new target: made by CREATE TABLE AS, the fastest way in (bulk
     -- insertion); then what (LIKE source) would have given it (the NOT NULL
@@ -342,11 +367,8 @@ BEGIN
     SELECT string_agg(format('ALTER COLUMN %I SET NOT NULL, ', attname), '' ORDER BY attnum) INTO not_null
       FROM pg_catalog.pg_attribute WHERE attrelid = src AND attnum > 0 AND attnotnull AND NOT attisdropped;
     EXECUTE format('ALTER TABLE %s %sADD PRIMARY KEY (key)', tgt, coalesce(not_null, ''));
-    IF is_expand AND upd_col IS NOT NULL AND parent_col IS NOT NULL THEN
+    IF is_expand AND capable THEN
       EXECUTE format('CREATE INDEX ON %s (%I)', tgt, parent_col);
-    END IF;
-    IF upd_col IS NOT NULL THEN
-      EXECUTE format('SELECT max(%I) FROM %s', upd_col, tgt) INTO new_wm;
     END IF;
   ELSIF run_mode = 'full' THEN
     EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO empty_target;
@@ -354,43 +376,52 @@ BEGIN
   IF empty_target THEN
     -- an empty target: the scan straight into it, counted as they go in
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
-                   'WITH i AS (INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING RETURNING %s AS u) '
-                   'SELECT pg_catalog.set_config(''makini.sync_result'', count(*) || ''|'' || coalesce(max(u)::text, ''''), true) FROM i',
-                   tgt, cols, scan, coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
+                   'WITH i AS (INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING RETURNING 1) '
+                   'SELECT pg_catalog.set_config(''makini.sync_result'', count(*)::text, true) FROM i',
+                   tgt, cols, scan)
       INTO plan;
-    n_upserted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 1)::bigint;
-    new_wm := nullif(split_part(pg_catalog.current_setting('makini.sync_result'), '|', 2), '')::timestamptz;
+    n_upserted := pg_catalog.current_setting('makini.sync_result')::bigint;
   ELSIF NOT created THEN
-    -- else one statement: the scan's rows (s) replace the target's rows of
-    -- their keys, and rows are deleted: those the source no longer returns
-    -- (full), or the lines gone from a changed parent (incremental, expand:
-    -- found through the parents' keys as one array, which an index on the
-    -- parent column serves); a key sent twice counts in its latest version
+    -- else one statement: the scan's rows (s, a key sent twice counting in
+    -- its latest version: c) replace the target's rows of their keys, and
+    -- rows are deleted: those the source no longer returns (full), or the
+    -- lines gone from a changed parent (incremental, expand).  An
+    -- incremental call reads the target's rows concerned once (m: by key,
+    -- or in an expand table by the changed parents' keys, which the index
+    -- on the parent column serves), a full one the whole target.  A row
+    -- equal to the target's, byte for byte (record_image_eq: 1.0 and 1.00
+    -- differ), is left alone (not even locked).
+    IF run_mode = 'full' THEN
+      old_rows := tgt::text;
+      gone := 'NOT EXISTS (SELECT FROM s WHERE s.key = t.key)';
+    ELSE
+      old_rows := 'm';
+      gone := CASE WHEN is_expand THEN 't.key = ANY (ARRAY(SELECT m.key FROM m WHERE NOT EXISTS (SELECT FROM s WHERE s.key = m.key)))'
+                   ELSE 'false' END;
+    END IF;
     EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) '
                    'WITH s AS MATERIALIZED (%s), '
+                   'c AS (SELECT DISTINCT ON (key) %s FROM s ORDER BY key%s), '
+                   'm AS MATERIALIZED (SELECT %s FROM %s t WHERE t.%I = ANY (ARRAY(SELECT DISTINCT s.%I FROM s))), '
                    'd AS (DELETE FROM %s t WHERE %s RETURNING 1), '
-                   'u AS (INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s FROM s ORDER BY key%s '
-                   'ON CONFLICT (key) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) RETURNING 1) '
+                   'u AS (INSERT INTO %s AS t (%s) SELECT %s FROM c '
+                   'WHERE NOT EXISTS (SELECT FROM %s o WHERE o.key = c.key AND pg_catalog.record_image_eq(ROW(%s), ROW(%s))) '
+                   'ON CONFLICT (key) DO UPDATE SET %s RETURNING 1) '
                    'SELECT pg_catalog.set_config(''makini.sync_result'', (SELECT count(*) FROM u) || ''|'' || '
-                   '(SELECT count(*) FROM d) || ''|'' || coalesce((SELECT max(%s) FROM s)::text, ''''), true)',
-                   scan, tgt,
-                   CASE WHEN run_mode = 'full' THEN 'NOT EXISTS (SELECT FROM s WHERE s.key = t.key)'
-                        WHEN is_expand THEN format('t.%1$I = ANY (ARRAY(SELECT DISTINCT %1$I FROM s)) '
-                                                   'AND NOT EXISTS (SELECT FROM s WHERE s.key = t.key)', parent_col)
-                        ELSE 'false' END,
-                   tgt, cols, cols,
-                   CASE WHEN upd_col IS NOT NULL THEN format(', %I DESC NULLS LAST', upd_col) ELSE '' END,
-                   coalesce(set_list, 'key = EXCLUDED.key'), old_row, new_row,
-                   coalesce(quote_ident(upd_col), 'NULL::timestamptz'))
+                   '(SELECT count(*) FROM d), true)',
+                   scan,
+                   cols, CASE WHEN ver_col IS NOT NULL THEN format(', %I DESC NULLS LAST', ver_col) ELSE '' END,
+                   cols, tgt, coalesce(parent_col, 'key'), coalesce(parent_col, 'key'),
+                   tgt, gone,
+                   tgt, cols, new_row,
+                   old_rows, old_row, new_row,
+                   coalesce(set_list, 'key = EXCLUDED.key'))
       INTO plan;
     n_upserted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 1)::bigint;
     n_deleted := split_part(pg_catalog.current_setting('makini.sync_result'), '|', 2)::bigint;
-    new_wm := nullif(split_part(pg_catalog.current_setting('makini.sync_result'), '|', 3), '')::timestamptz;
-    IF run_mode = 'incremental' THEN
-      new_wm := greatest(new_wm, old_wm);
-    END IF;
   END IF;
   PERFORM pg_catalog.set_config('makini_fdw.progress_interval', old_progress, true);
+  PERFORM pg_catalog.set_config('makini_fdw.sync_scan', coalesce(old_sync_scan, ''), true);
 
   -- the scan's counters (its rows: the records fetched), and the new state
   SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
@@ -400,6 +431,13 @@ BEGIN
     FROM jsonb_path_query(plan, 'strict $.**."Makini HTTP requests"') v;
   SELECT coalesce(sum(v::bigint), 0) INTO n_pages
     FROM jsonb_path_query(plan, 'strict $.**."Makini pages"') v;
+  -- the watermark: the latest updatedAt the scan read (never the local
+  -- clock); an incremental call that read none keeps the last one
+  SELECT max(nullif(v #>> '{}', 'none')::timestamptz) INTO new_wm
+    FROM jsonb_path_query(plan, 'strict $.**."Makini latest updatedAt"') v;
+  IF run_mode = 'incremental' THEN
+    new_wm := greatest(new_wm, old_wm);
+  END IF;
   EXECUTE format('INSERT INTO %s AS s VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT (target) DO UPDATE '
                  'SET source = EXCLUDED.source, watermark = EXCLUDED.watermark, last_mode = EXCLUDED.last_mode, '
                  'last_sync_at = EXCLUDED.last_sync_at, last_fetched = EXCLUDED.last_fetched', state_tab)

@@ -522,6 +522,8 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	int64		limit;
 	int			per_page = info->per_page;
 	Bitmapset  *used;
+	bool		track;
+	TimestampTz since;
 
 	/* every pushed condition also stays a local qual: results stay exact */
 	foreach(lc, scan_clauses)
@@ -536,6 +538,13 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		}
 		else
 			all_exact = false;
+	}
+	/* makini_sync's scan: the records changed since (sync.c), sent first */
+	track = makini_sync_scan_of(info->topts, &since);
+	if (track && since != DT_NOBEGIN)
+	{
+		all_conds = lcons(makini_changed_since_cond(since), all_conds);
+		all_exact = false;
 	}
 	conds = effective_conds(all_conds);
 	all_exact &= list_length(conds) == list_length(all_conds);
@@ -558,10 +567,11 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 	return make_foreignscan(tlist, extract_actual_clauses(scan_clauses, false),
 							baserel->relid, exprs,
-							list_make5(makini_conds_to_private(conds),
-									   sorts_to_private(sorts), attrs,
-									   makeInteger(per_page),
-									   makeInteger((int) limit)),
+							lappend(list_make5(makini_conds_to_private(conds),
+											   sorts_to_private(sorts), attrs,
+											   makeInteger(per_page),
+											   makeInteger((int) limit)),
+									makeBoolean(track)),
 							NIL, NIL, outer_plan);
 }
 
@@ -595,6 +605,7 @@ _PG_init(void)
 							"After a page is read, a NOTICE gives the records and pages read so far once this long has passed since the scan began or its last NOTICE; -1 turns them off, 0 gives one after every page.",
 							&makini_progress_interval, -1, -1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	makini_sync_define_setting();
 	MarkGUCPrefixReserved("makini_fdw");
 }
 

@@ -30,6 +30,8 @@
  *				   request and its id, HINT)
  *	 import.c, status.c  IMPORT FOREIGN SCHEMA; makini_connection_status()
  *				   and makini_fdw_version()
+ *	 sync.c		   what makini_sync (SQL) asks of its scan: changed records
+ *				   only, and the latest updatedAt (makini_fdw.sync_scan)
  *	 compat.h	   the differences between PostgreSQL 15, 16, 17 and 18
  *
  * Data flow of a scan: the planner (makini_fdw.c, with pushdown.c) decides
@@ -209,6 +211,9 @@ typedef struct MakiniColumnMap
 								 * column */
 	int		   *slot_cols;		/* the column (attnum - 1) of each slot */
 	char	   *expand;			/* array field, or NULL */
+	int			track_slot;		/* slot of the record's (parent's) updatedAt
+								 * read for makini_sync without a column,
+								 * cols[ncols]; -1 if none */
 	void	   *parser;			/* page.c's lookup structure, built lazily */
 } MakiniColumnMap;
 
@@ -235,6 +240,7 @@ typedef struct MakiniValue
 extern MakiniColumnMap *makini_build_column_map(Relation rel,
 												const MakiniTableOptions *topts,
 												Bitmapset *attrs_used);
+extern void makini_column_map_add_updated(MakiniColumnMap *map);
 extern bool makini_parse_iso_instant(const char *s, int len,
 									 TimestampTz *result);
 extern void makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
@@ -354,6 +360,13 @@ extern char *makini_render_text(Datum value, Oid type);
 extern bool makini_in_list_values(Datum array, List **values);
 extern bool makini_cond_filters(const MakiniCond *c, Datum value, Oid type,
 								List **filters);
+extern MakiniCond *makini_changed_since_cond(TimestampTz since);
+extern char *makini_render_instant(TimestampTz ts);
+
+/* sync.c: what makini_sync asks of its scan */
+extern void makini_sync_define_setting(void);
+extern bool makini_sync_scan_of(const MakiniTableOptions *topts,
+								TimestampTz *since);
 
 /* ------------------------------------------------------------------------
  * estimate.c: the size of a foreign table without ANALYZE, from the counts
@@ -385,7 +398,9 @@ enum FdwScanPrivateIndex
 								 * attnum) */
 	FdwScanPrivateAttrs,		/* attnums the query uses (0 = whole row) */
 	FdwScanPrivatePerPage,
-	FdwScanPrivateLimit			/* rows the query needs at most, or -1 */
+	FdwScanPrivateLimit,		/* rows the query needs at most, or -1 */
+	FdwScanPrivateTrack			/* makini_sync's scan: track the latest
+								 * updatedAt (sync.c) */
 };
 
 /* scan.c: the executor callbacks */

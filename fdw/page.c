@@ -48,6 +48,8 @@ typedef struct PathNode
 								 * come in the same order in every record */
 	struct PathNode *element;	/* the expand array: root for its elements */
 	int			star_column;	/* slot gathering unmapped fields, or -1 */
+	bool		unmapped;		/* only the map's hidden updatedAt reads it:
+								 * it still goes to the star column */
 } PathNode;
 
 /* the parser's lookup structure, built once per column map */
@@ -235,6 +237,15 @@ build_trie(MakiniColumnMap *map)
 		}
 		trie_add_column(root, col);
 	}
+	if (map->track_slot >= 0)
+	{
+		MakiniColumn *col = &map->cols[map->ncols];
+		const char *name = strVal(linitial(col->path));
+		bool		mapped = trie_child(trie->record, name, false) != NULL;
+
+		trie_add_column(trie->record, col);
+		trie_child(trie->record, name, false)->unmapped = !mapped;
+	}
 	return trie;
 }
 
@@ -404,12 +415,11 @@ field_start_in_frame(PageParseState *st, Frame *f, const char *name, int len,
 	}
 
 	f->cur = child;
-	if (child == NULL)
-	{
+	if (child == NULL || child->unmapped)
 		f->cur_star = (f->kind == FRAME_RECORD || f->kind == FRAME_ELEMENT) &&
 			f->node->star_column >= 0 && !makini_model_is_collection(name, len);
+	if (child == NULL)
 		return;
-	}
 	if (child->element && f->kind == FRAME_RECORD)
 	{
 		st->pending_skip = false;

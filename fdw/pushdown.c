@@ -534,11 +534,12 @@ makini_conds_from_private(List *private)
 }
 
 /*
- * The half microsecond after ts, as the API writes instants (UTC, "Z"):
- * seven fractional digits, the last one 5.  NULL outside years 1..9999.
+ * ts as the API writes instants (UTC, ISO 8601), with the fractional digits
+ * of fraction (microseconds, then the given digits) and "Z".  NULL outside
+ * years 1..9999.
  */
 static char *
-render_half_after(TimestampTz ts)
+render_utc(TimestampTz ts, const char *fraction)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -547,9 +548,26 @@ render_half_after(TimestampTz ts)
 		timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 ||
 		tm.tm_year < 1 || tm.tm_year > 9999)
 		return NULL;
-	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d5Z", tm.tm_year,
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d%sZ", tm.tm_year,
 					tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-					(int) fsec);
+					(int) fsec, fraction);
+}
+
+/* ts in UTC ISO 8601 with microseconds (EXPLAIN); NULL outside 1..9999. */
+char *
+makini_render_instant(TimestampTz ts)
+{
+	return render_utc(ts, "");
+}
+
+/*
+ * The half microsecond after ts, as the API writes instants: seven
+ * fractional digits, the last one 5.  NULL outside years 1..9999.
+ */
+static char *
+render_half_after(TimestampTz ts)
+{
+	return render_utc(ts, "5");
 }
 
 /*
@@ -646,6 +664,26 @@ instant_filters(const MakiniCond *c, Datum value, Oid type, List **filters)
 		default:
 			return false;
 	}
+}
+
+/*
+ * makini_sync's condition (sync.c): records (for an expand table, parents)
+ * with updatedAt >= since.  It has no column and no local qual: the API's
+ * selection is taken as it is (a record changed earlier that it sends too is
+ * only copied again).
+ */
+MakiniCond *
+makini_changed_since_cond(TimestampTz since)
+{
+	MakiniCond *c = palloc0(sizeof(MakiniCond));
+
+	c->field = pstrdup("updatedAt");
+	c->op = MAKINI_OP_GTEQ;
+	c->form = MAKINI_FORM_INSTANT;
+	c->exact = false;
+	c->expr = (Expr *) makeConst(TIMESTAMPTZOID, -1, InvalidOid, sizeof(TimestampTz),
+								 TimestampTzGetDatum(since), false, FLOAT8PASSBYVAL);
+	return c;
 }
 
 /* The text of a value (an IN list element, a key, a text filter's value). */

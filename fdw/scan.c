@@ -196,6 +196,10 @@ typedef struct MakiniScanState
 	TimestampTz progress_start;
 	TimestampTz progress_last;	/* the last NOTICE, or progress_start */
 
+	/* makini_sync's scan (sync.c): the latest updatedAt of what was read */
+	bool		track;
+	TimestampTz latest_updated; /* DT_NOBEGIN until one is seen */
+
 	/* async scans under an Append */
 	bool		in_async;		/* rows asked for by the Append: never block */
 	bool		starved;		/* ... and the next page has not arrived */
@@ -297,6 +301,8 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 								   FirstLowInvalidHeapAttributeNumber);
 	st->per_page = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePerPage));
 	st->plan_limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
+	st->track = boolVal(list_nth(fsplan->fdw_private, FdwScanPrivateTrack));
+	st->latest_updated = DT_NOBEGIN;
 	st->limit = st->plan_limit;
 	st->dedupe = true;
 
@@ -307,6 +313,8 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	um = GetUserMapping(userid, GetForeignTable(RelationGetRelid(rel))->serverid);
 	st->conn = makini_get_connection(&st->topts->server, um);
 	st->map = makini_build_column_map(rel, st->topts, attrs);
+	if (st->track)
+		makini_column_map_add_updated(st->map);
 	st->cond_exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 
 	create_scan_contexts(st, estate->es_query_cxt);
@@ -989,6 +997,30 @@ note_progress(MakiniScanState *st)
 }
 
 /*
+ * makini_sync's scan: keeps the latest updatedAt of the page's rows (of
+ * their parents, in an expand table).  A value that is not ISO 8601 is
+ * passed over: it cannot be compared, and a lower watermark only makes the
+ * next call read more.
+ */
+static void
+note_latest_updated(MakiniScanState *st)
+{
+	MakiniPage *page = st->page;
+	int			slot = st->map->track_slot;
+
+	for (int r = 0; r < page->nrows; r++)
+	{
+		MakiniValue *v = &page->values[(Size) r * page->ncols + slot];
+		TimestampTz ts;
+
+		if (v->kind == MAKINI_VALUE_STRING &&
+			makini_parse_iso_instant(v->str, v->len, &ts) &&
+			ts > st->latest_updated)
+			st->latest_updated = ts;
+	}
+}
+
+/*
  * Waits for the request in flight, sends more ahead now that it is off the
  * wire (send_ahead), parses it and makes it the current page; then puts
  * the following request on the wire, unless the query's LIMIT is already
@@ -1055,6 +1087,8 @@ advance_page(MakiniScanState *st)
 		makini_estimate_note(st->topts, ((MakiniVariant *) list_nth(st->variants, st->cur_variant))->filters,
 							 st->cur_pageno, st->page);
 	note_progress(st);
+	if (st->map->track_slot >= 0)
+		note_latest_updated(st);
 
 	if (st->probe_req != NULL && !decide_nulls_first(st))
 		return true;
@@ -1601,5 +1635,12 @@ makiniExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Makini retries", NULL, st->stats.retries, es);
 		ExplainPropertyInteger("Makini most requests in flight", NULL,
 							   st->max_in_flight, es);
+		if (st->track)
+		{
+			char	   *latest = makini_render_instant(st->latest_updated);
+
+			ExplainPropertyText("Makini latest updatedAt",
+								latest ? latest : "none", es);
+		}
 	}
 }

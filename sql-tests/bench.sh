@@ -16,8 +16,8 @@
 #      connections a scan opens.
 # Goals are reported, not asserted.  Then runs bench_multi.sh,
 # bench_sync.sh and bench_concurrency.sh (concurrent requests and plans,
-# issue 12: 100 ms a request, CONC_LATENCY_MS; BENCH_ONLY=concurrency runs
-# only that part, in a few minutes).
+# issue 12: 100 ms a request, CONC_LATENCY_MS).  BENCH_ONLY=concurrency or
+# BENCH_ONLY=sync runs only that part, in a few minutes.
 #   BENCH_ORDERS=20000 RUNS=5 LATENCY_MS=50 bash sql-tests/bench.sh
 export RUNDIR=${RUNDIR:-/tmp/makini_fdw_bench}
 export PGPORT=${PGPORT:-54339}
@@ -47,10 +47,10 @@ build_install
 trap cleanup EXIT
 start_simulator --bench-orders "$ORDERS" --prewarm
 start_cluster
-if [ "${BENCH_ONLY:-}" = concurrency ]; then
-	RUNS=$RUNS bash "$TOP/sql-tests/bench_concurrency.sh"
-	exit 0
-fi
+case "${BENCH_ONLY:-}" in
+concurrency) RUNS=$RUNS bash "$TOP/sql-tests/bench_concurrency.sh"; exit 0 ;;
+sync) bash "$TOP/sql-tests/bench_sync.sh"; exit 0 ;;
+esac
 as_pg $PGBIN/createdb -h "$PGHOST" -p "$PGPORT" -U makini $DB
 
 log "setting up: the FDW's tables, file_fdw over the ground-truth CSV, timing helpers"

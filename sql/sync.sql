@@ -9,8 +9,8 @@ SELECT sim('reset');
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
 CREATE SCHEMA mirror;
--- purchase_order_lines as imported, plus its order's updatedAt: the column
--- makini_sync filters an expand table by
+-- purchase_order_lines as imported, plus a column for its order's updatedAt
+-- (not needed, copied as any other column)
 CREATE SCHEMA sync_src;
 IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_order_lines) FROM SERVER plant_a INTO sync_src;
 ALTER FOREIGN TABLE sync_src.purchase_order_lines
@@ -55,6 +55,13 @@ BEGIN
    WHERE id = currval('sync_runs_id_seq');
 END $$;
 CREATE VIEW last_run AS SELECT * FROM sync_runs ORDER BY id DESC LIMIT 1;
+-- the plan of EXPLAIN ANALYZE q, as JSON
+CREATE FUNCTION sync_explain(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE plan jsonb;
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) ' || q INTO plan;
+  RETURN plan;
+END $$;
 -- mutate(op, order key, extra, at): changes the simulator's data as an ERP
 -- does, at time at; returns the key of the order changed
 CREATE FUNCTION mutate(op text, order_key text, extra text, at timestamptz) RETURNS text
@@ -123,16 +130,18 @@ SELECT mode, fetched = (SELECT count(*) FROM sync_truth_po) AS fetched_all, upse
   FROM last_run;
 SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
 
--- line items: the lines of every changed order replace that order's rows
-SELECT sync_call('sync_src.purchase_order_lines', 'mirror.purchase_order_lines');
+-- line items, the table as imported (no column for the order's updatedAt:
+-- the scan filters and tracks it without one): the lines of every changed
+-- order replace that order's rows; the watermark is the latest updatedAt
+-- of an order with lines
+SELECT sync_call('erp.purchase_order_lines', 'mirror.purchase_order_lines');
 SELECT mode, fetched = (SELECT count(*) FROM sync_truth_lines) AS fetched_all,
        upserted = fetched AS all_inserted, deleted, requests = logged AS requests_true,
-       watermark = (SELECT max(updated_at) FROM sync_truth_po) AS watermark_latest_order
+       filters = '{NULL}' AS unfiltered,
+       watermark = (SELECT max(updated_at) FROM sync_truth_po p
+                     WHERE EXISTS (SELECT FROM sync_truth_lines l WHERE l.order_key = p.key)) AS watermark_latest_order
   FROM last_run;
 SELECT mirror_diff('mirror.purchase_order_lines', 'sync_truth_lines') AS lines_diff;
-SELECT count(*) AS wrong_order_updated_at FROM mirror.purchase_order_lines l
-  LEFT JOIN sync_truth_po p ON p.key = l.order_key
- WHERE l.order_updated_at IS DISTINCT FROM p.updated_at;
 -- the created target has an index on the parent key too: an incremental call
 -- replaces a changed order's lines without reading the whole mirror
 SELECT indexdef FROM pg_indexes WHERE schemaname = 'mirror' AND tablename = 'purchase_order_lines' ORDER BY 1;
@@ -145,27 +154,63 @@ SELECT mutate('line_update', :'l1', '&f.name=Renamed+line&f.quantity=7.5', :'t3'
        mutate('line_insert', :'l3', '&line=SYNC-LINE-1', :'t3') = :'l3' AS line_inserted,
        mutate('line_soft_delete', :'l4', '', :'t3') = :'l4' AS line_soft_deleted;
 SELECT sync_truth();
-SELECT sync_call('sync_src.purchase_order_lines', 'mirror.purchase_order_lines');
+CREATE TABLE lines_before AS TABLE mirror.purchase_order_lines;
+SELECT sync_call('erp.purchase_order_lines', 'mirror.purchase_order_lines');
+-- rows are written only where a line changed (not the changed orders'
+-- other lines)
 SELECT mode, fetched = (SELECT count(*) FROM sync_truth_lines l JOIN sync_truth_po p ON p.key = l.order_key
                          WHERE p.updated_at >= old_watermark - interval '10 minutes') AS fetched_changed_orders,
-       upserted = (SELECT count(*) FROM sync_truth_lines
-                    WHERE order_key IN (:'l1', :'l2', :'l3', :'l4')) AS changed_orders_lines_upserted,
+       upserted = (SELECT count(*) FROM (TABLE sync_truth_lines EXCEPT ALL TABLE lines_before) l) AS changed_lines_upserted,
+       upserted,
        deleted, requests = logged AS requests_true, requests,
        filters[1]::timestamptz - (old_watermark - interval '10 minutes') BETWEEN '-1 ms' AND '0' AS filter_ok,
        watermark = :'t3'::timestamptz AS watermark_latest_seen
   FROM last_run;
 SELECT mirror_diff('mirror.purchase_order_lines', 'sync_truth_lines') AS lines_diff;
-SELECT count(*) AS wrong_order_updated_at FROM mirror.purchase_order_lines l
+
+-- a source with a column for the order's updatedAt: copied like any column,
+-- and the calls are incremental alike
+SELECT sync_call('sync_src.purchase_order_lines', 'mirror.lines_order_updated');
+SELECT sync_call('sync_src.purchase_order_lines', 'mirror.lines_order_updated');
+SELECT mode, deleted, requests = logged AS requests_true, requests,
+       filters[1]::timestamptz - (old_watermark - interval '10 minutes') BETWEEN '-1 ms' AND '0' AS filter_ok
+  FROM last_run;
+SELECT mirror_diff('mirror.lines_order_updated', 'sync_truth_lines') AS lines_diff;
+SELECT count(*) AS wrong_order_updated_at FROM mirror.lines_order_updated l
   LEFT JOIN sync_truth_po p ON p.key = l.order_key
  WHERE l.order_updated_at IS DISTINCT FROM p.updated_at;
 
--- as imported (no parent.updatedAt column), and resources without updatedAt:
--- a full copy at every call
-SELECT sync_call('erp.purchase_order_lines', 'mirror.lines_as_imported');
-SELECT sync_call('erp.purchase_order_lines', 'mirror.lines_as_imported');
-SELECT mode, deleted, requests = logged AS requests_true, filters = '{NULL}' AS unfiltered,
-       watermark IS NULL AS no_watermark FROM last_run;
-SELECT mirror_diff('mirror.lines_as_imported', 'sync_truth_lines') AS lines_diff;
+-- a table that maps no updatedAt, only the custom fields ('*'): still
+-- incremental, and updatedAt stays among the fields '*' gathers (the scan
+-- reads it for makini_sync without taking it from them)
+CREATE FOREIGN TABLE sync_src.po_star (key text, custom_fields jsonb OPTIONS (field '*'))
+  SERVER plant_a OPTIONS (resource 'purchase-orders');
+SELECT sync_call('sync_src.po_star', 'mirror.po_star');
+SELECT sync_call('sync_src.po_star', 'mirror.po_star');
+SELECT mode, requests = logged AS requests_true,
+       watermark = (SELECT max(updated_at) FROM sync_truth_po) AS watermark_latest_seen FROM last_run;
+SELECT count(*) AS star_diff FROM (
+  (TABLE mirror.po_star EXCEPT ALL TABLE sync_src.po_star) UNION ALL
+  (TABLE sync_src.po_star EXCEPT ALL TABLE mirror.po_star)) d;
+SELECT count(*) FILTER (WHERE custom_fields ? 'updatedAt') > 0 AS updated_in_star FROM mirror.po_star;
+
+-- what makini_sync asks of its scan (makini_fdw.sync_scan, internal): the
+-- filter, in the request EXPLAIN shows, and the latest updatedAt read
+SELECT format('%s %s', 'erp.purchase_order_lines'::regclass::oid,
+              (extract(epoch FROM max(updated_at)) * 1000000)::bigint) AS sync_scan
+  FROM sync_truth_po \gset
+BEGIN;
+SELECT set_config('makini_fdw.sync_scan', :'sync_scan', true) IS NOT NULL AS set;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT key FROM erp.purchase_order_lines;
+SELECT v #>> '{}' AS latest_shown,
+       (v #>> '{}')::timestamptz = (SELECT max(updated_at) FROM sync_truth_po) AS latest_seen
+  FROM jsonb_path_query(sync_explain('SELECT key FROM erp.purchase_order_lines'),
+                        'strict $.**."Makini latest updatedAt"') v;
+ROLLBACK;
+SET makini_fdw.sync_scan = 'erp.purchase_orders';
+SHOW makini_fdw.sync_scan;
+
+-- resources without updatedAt: a full copy at every call
 CREATE TABLE sync_truth_currencies (LIKE erp.currencies);
 SELECT sim_load('plant_a', 'currencies', 'sync_truth_currencies') > 0 AS loaded;
 SELECT sync_call('erp.currencies', 'mirror.currencies');

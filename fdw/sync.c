@@ -1,0 +1,133 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync.c
+ *		  What makini_sync (the PL/pgSQL function of makini_fdw--1.0.sql)
+ *		  asks of the one foreign scan it runs.
+ *
+ * An incremental mirror needs the records changed since a time, found by
+ * their updatedAt (in an expand table, the parent record's: any change to a
+ * line item sets its order's, API.md §3), and the latest updatedAt among
+ * them, the next call's watermark.  The imported purchase_order_lines has no
+ * column for its order's updatedAt, and a foreign table need not map
+ * updatedAt at all, so neither can be asked for in SQL.  makini_sync sets
+ * the internal setting makini_fdw.sync_scan to "<table oid> [<since>]"
+ * around its scan (and restores it): the planner then sends
+ * filter[updatedAt:gteq] for that table (pushdown.c's
+ * makini_changed_since_cond), and the scan reads each record's (or
+ * parent's) updatedAt without a column (convert.c's
+ * makini_column_map_add_updated) and shows the latest in EXPLAIN ANALYZE
+ * ("Makini latest updatedAt"), where makini_sync reads it with the request
+ * counts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "makini_fdw.h"
+#include "model.h"
+
+/* makini_fdw.sync_scan: "" or "<oid>" or "<oid> <since, Unix epoch us>" */
+static char *makini_sync_scan = NULL;
+
+PG_FUNCTION_INFO_V1(makini_sync_capable);
+
+/*
+ * Parses the setting's value; false if it is not of the form above.
+ * *since is DT_NOBEGIN when no time is given (a full copy: only the latest
+ * updatedAt is wanted).
+ */
+static bool
+parse_sync_scan(const char *value, Oid *relid, TimestampTz *since)
+{
+	char	   *end;
+	unsigned long oid;
+	long long	unix_us;
+
+	errno = 0;
+	oid = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || oid == InvalidOid || oid > PG_UINT32_MAX)
+		return false;
+	*relid = (Oid) oid;
+	*since = DT_NOBEGIN;
+	if (*end == '\0')
+		return true;
+	if (*end != ' ')
+		return false;
+	value = end + 1;
+	unix_us = strtoll(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0')
+		return false;
+	/* the Unix epoch is 30 years before PostgreSQL's (2000-01-01) */
+	*since = unix_us - ((TimestampTz) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+						SECS_PER_DAY * USECS_PER_SEC);
+	return true;
+}
+
+/* GUC check hook of makini_fdw.sync_scan. */
+static bool
+check_sync_scan(char **newval, void **extra, GucSource source)
+{
+	Oid			relid;
+	TimestampTz since;
+
+	if (**newval == '\0' || parse_sync_scan(*newval, &relid, &since))
+		return true;
+	GUC_check_errdetail("Expected a table's oid, optionally followed by a space and microseconds since 1970-01-01 00:00 UTC.");
+	return false;
+}
+
+/* Defines makini_fdw.sync_scan (from _PG_init). */
+void
+makini_sync_define_setting(void)
+{
+	DefineCustomStringVariable("makini_fdw.sync_scan",
+							   "Set by makini_sync around its scan: the table whose changed records it reads.",
+							   "Internal: \"<table oid> [<microseconds since 1970-01-01 UTC>]\"; empty when no sync runs.",
+							   &makini_sync_scan, "", PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   check_sync_scan, NULL, NULL);
+}
+
+/*
+ * Can changes of the table be found by updatedAt: do its records (for an
+ * expand table, the parents) have a filterable date-time updatedAt?
+ */
+static bool
+tracks_changes(const MakiniTableOptions *topts)
+{
+	const MakiniField *field = makini_model_field(topts->resource, "updatedAt");
+
+	return makini_model_filterable(field) && field->kind == MAKINI_FIELD_DATETIME;
+}
+
+/*
+ * Is a makini_sync scan of this table being planned?  Then the scan tracks
+ * the latest updatedAt, and *since is the time from which changed records
+ * are wanted (DT_NOBEGIN: all of them).  False if the setting names
+ * another table, or the table's records have no updatedAt.
+ */
+bool
+makini_sync_scan_of(const MakiniTableOptions *topts, TimestampTz *since)
+{
+	Oid			relid;
+
+	return makini_sync_scan != NULL && makini_sync_scan[0] != '\0' &&
+		parse_sync_scan(makini_sync_scan, &relid, since) &&
+		relid == topts->relid && tracks_changes(topts);
+}
+
+/*
+ * makini_sync_capable(regclass): can makini_sync find the changed records
+ * of this makini_fdw foreign table, or must every call copy it in full?
+ */
+Datum
+makini_sync_capable(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	PG_RETURN_BOOL(tracks_changes(makini_get_table_options(relid)));
+}
