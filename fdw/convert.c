@@ -152,7 +152,7 @@ makini_build_column_map(Relation rel, const MakiniTableOptions *topts,
 }
 
 /*
- * Has the parser read the record's updatedAt (in an expand table, the
+ * Makes the parser read the record's updatedAt (in an expand table, the
  * parent's) into a slot of its own, for makini_sync (sync.c), whether or not
  * a column maps it: a hidden column, cols[ncols], which no tuple receives.
  */
