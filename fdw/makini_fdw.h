@@ -363,6 +363,9 @@ extern bool makini_cond_filters(const MakiniCond *c, Datum value, Oid type,
 extern MakiniCond *makini_changed_since_cond(TimestampTz since);
 extern char *makini_render_instant(TimestampTz ts);
 
+/* status.c: is a foreign-data wrapper served by this library? */
+extern bool makini_is_wrapper(Oid fdwid);
+
 /* sync.c: what makini_sync asks of its scan */
 extern void makini_sync_define_setting(void);
 extern bool makini_sync_scan_of(const MakiniTableOptions *topts,

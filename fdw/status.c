@@ -61,8 +61,8 @@ extern PGDLLEXPORT Datum makini_fdw_handler(PG_FUNCTION_ARGS);
  * True if the wrapper fdwid is served by this library (a wrapper may have
  * any name, so its handler is what tells).
  */
-static bool
-is_makini_wrapper(Oid fdwid)
+bool
+makini_is_wrapper(Oid fdwid)
 {
 	Oid			handler = GetForeignDataWrapper(fdwid)->fdwhandler;
 	char	   *name;
@@ -117,7 +117,7 @@ usable_server_names(void)
 	{
 		Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tuple);
 
-		if (is_makini_wrapper(srv->srvfdw) && server_usable(srv->oid))
+		if (makini_is_wrapper(srv->srvfdw) && server_usable(srv->oid))
 			names = lappend(names, pstrdup(NameStr(srv->srvname)));
 	}
 	systable_endscan(scan);
@@ -137,7 +137,7 @@ named_server(const char *name)
 	ForeignServer *server = GetForeignServerByName(name, false);
 	AclResult	aclresult;
 
-	if (!is_makini_wrapper(server->fdwid))
+	if (!makini_is_wrapper(server->fdwid))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("server \"%s\" is not a makini_fdw server", name),

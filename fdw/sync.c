@@ -23,7 +23,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -128,6 +130,16 @@ Datum
 makini_sync_capable(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
+	char	   *name = get_rel_name(relid);
 
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE ||
+		!makini_is_wrapper(GetForeignServer(GetForeignTable(relid)->serverid)->fdwid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a makini_fdw foreign table", name)));
 	PG_RETURN_BOOL(tracks_changes(makini_get_table_options(relid)));
 }

@@ -247,6 +247,9 @@ SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po');
 SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po2');
 SELECT * FROM makini_sync('erp.vendors', 'sync_src.purchase_order_lines');
 SELECT * FROM makini_sync('sync_truth_po', 'mirror.x');
+-- (its internal helper: whether changes can be found by updatedAt)
+SELECT makini_sync_capable('erp.purchase_order_lines') AS lines, makini_sync_capable('erp.currencies') AS currencies;
+SELECT makini_sync_capable('sync_truth_po');
 SELECT count(*) AS requests_sent FROM sim_requests() WHERE seq > :mark;
 SELECT count(*) AS state_rows FROM makini_sync_state WHERE target::text LIKE 'mirror.bad%';
 
