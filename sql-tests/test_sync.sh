@@ -2,8 +2,9 @@
 # makini_sync around the database: the state of every mirror (the extension's
 # configuration table makini_sync_state) survives pg_dump and a restore into
 # a new database, where the next call goes on incrementally from it; and a
-# pg_cron job calling makini_sync keeps a mirror following a change made at
-# the simulator (in a second cluster started with
+# pg_cron jobs calling makini_sync, as the README's recipe schedules them,
+# keep mirrors of purchase_orders and purchase_order_lines (as imported)
+# following a change made at the simulator (in a second cluster started with
 # shared_preload_libraries=pg_cron; skipped, saying so, when pg_cron is not
 # installed).  Uses the simulator's connection plant_b; the one change it
 # makes (a new order) is deleted again at the end; the simulator is never
@@ -25,25 +26,32 @@ sim() { curl -s -S --max-time 20 "$SIM/$1"; }
 
 # the SQL that makes a database ready: the extension, plant_b as a server,
 # its tables in schema erp, an empty schema mirror, and the ground truth of
-# purchase orders in table truth_po (reloaded by load_truth())
+# purchase orders and their lines in tables truth_po and truth_lines
+# (reloaded by load_truth())
 setup_sql() {
 	cat <<SQL
 CREATE EXTENSION makini_fdw;
 CREATE SERVER plant_b FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:$SIM_PORT');
 CREATE USER MAPPING FOR CURRENT_USER SERVER plant_b OPTIONS (token 'tok_plant_b');
 CREATE SCHEMA erp;
-IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders, currencies) FROM SERVER plant_b INTO erp;
+IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders, purchase_order_lines, currencies) FROM SERVER plant_b INTO erp;
 CREATE SCHEMA mirror;
 CREATE TABLE truth_po (LIKE erp.purchase_orders);
+CREATE TABLE truth_lines (LIKE erp.purchase_order_lines);
 CREATE FUNCTION load_truth() RETURNS void LANGUAGE plpgsql AS \$\$
 BEGIN
-  TRUNCATE truth_po;
+  TRUNCATE truth_po, truth_lines;
   COPY truth_po FROM PROGRAM 'curl -s -S --max-time 60 $SIM/data/plant_b/purchase_orders.csv' WITH (FORMAT csv, HEADER);
+  COPY truth_lines FROM PROGRAM 'curl -s -S --max-time 60 $SIM/data/plant_b/purchase_order_lines.csv' WITH (FORMAT csv, HEADER);
 END \$\$;
-CREATE FUNCTION mirror_diff() RETURNS bigint LANGUAGE plpgsql AS \$\$
+-- rows of a mirror and its truth that differ (purchase_orders by default)
+CREATE FUNCTION mirror_diff(mirror text DEFAULT 'mirror.purchase_orders', truth text DEFAULT 'truth_po')
+RETURNS bigint LANGUAGE plpgsql AS \$\$
+DECLARE n bigint;
 BEGIN
-  RETURN (SELECT count(*) FROM ((TABLE mirror.purchase_orders EXCEPT ALL TABLE truth_po)
-                                UNION ALL (TABLE truth_po EXCEPT ALL TABLE mirror.purchase_orders)) d);
+  EXECUTE format('SELECT count(*) FROM ((TABLE %1\$s EXCEPT ALL TABLE %2\$s) UNION ALL (TABLE %2\$s EXCEPT ALL TABLE %1\$s)) d',
+                 mirror, truth) INTO n;
+  RETURN n;
 END \$\$;
 SELECT load_truth();
 SQL
@@ -113,9 +121,6 @@ check_progress() {
 		fail "progress NOTICEs of $tab (n=$n): want <$want>, got <$got>; all: $(cat "$TMP/notices_$tab")"
 	fi
 }
-psql_in $DB >/dev/null <<SQL || fail "setup of the progress test"
-IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_order_lines) FROM SERVER plant_b INTO erp;
-SQL
 for tab in purchase_orders purchase_order_lines; do
 	word=records
 	[ $tab = purchase_order_lines ] && word="parent records"
@@ -152,32 +157,41 @@ as_pg $PGBIN/pg_ctl -D "$CRON_RUNDIR/data" -l "$CRON_RUNDIR/postgres.log" -w -s 
 	{ fail "starting a cluster with pg_cron: $(tail -5 "$CRON_RUNDIR/postgres.log")"; exit 1; }
 cron_psql() { PGHOST=$CRON_RUNDIR/sock PGPORT=$CRON_PORT psql_in postgres "$@"; }
 { echo "CREATE EXTENSION pg_cron;"; setup_sql; } | cron_psql >/dev/null || { fail "pg_cron setup"; exit 1; }
-cron_psql -c "SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders')" >/dev/null 2>&1 ||
+cron_psql -c "SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders');
+               SELECT makini_sync('erp.purchase_order_lines', 'mirror.purchase_order_lines')" >/dev/null 2>&1 ||
 	fail "first makini_sync under pg_cron's cluster"
 # pg_cron 1.5 and later run a job every few seconds; older ones every minute
 schedule=$(cron_psql -c "SELECT CASE WHEN (regexp_match(extversion, '^(\d+)\.(\d+)'))::int[] >= '{1,5}' THEN '2 seconds' ELSE '* * * * *' END FROM pg_extension WHERE extname = 'pg_cron'")
-cron_psql -c "SELECT cron.schedule('mirror-po', '$schedule', \$\$SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders')\$\$)" >/dev/null ||
+cron_psql -c "SELECT cron.schedule('mirror-po', '$schedule', \$\$SELECT makini_sync('erp.purchase_orders', 'mirror.purchase_orders')\$\$);
+               SELECT cron.schedule('mirror-lines', '$schedule', \$\$SELECT makini_sync('erp.purchase_order_lines', 'mirror.purchase_order_lines')\$\$)" >/dev/null ||
 	fail "cron.schedule"
 at=$(cron_psql -c "SELECT to_char(date_trunc('second', max(updated_at)) + interval '1 hour', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM truth_po")
 first=$(cron_psql -c "SELECT key FROM truth_po ORDER BY key LIMIT 1")
 sim "mutate?conn=plant_b&op=insert&key=$NEW_ORDER&like=$first&at=$at" >/dev/null || fail "mutate"
 cron_psql -c "SELECT load_truth()" >/dev/null
-# wait (up to 3 minutes) until the job has brought the new order
+# wait (up to 3 minutes) until the jobs have brought the new order and its
+# lines (as many as the truth gives it, at least one)
+want=$(cron_psql -c "SELECT count(*) FROM truth_lines WHERE order_key = '$NEW_ORDER'")
+[ "$want" -gt 0 ] || fail "the new order has no line items in the ground truth"
 for _ in $(seq 1 180); do
 	n=$(cron_psql -c "SELECT count(*) FROM mirror.purchase_orders WHERE key = '$NEW_ORDER'")
-	[ "$n" = 1 ] && break
+	nl=$(cron_psql -c "SELECT count(*) FROM mirror.purchase_order_lines WHERE order_key = '$NEW_ORDER'")
+	[ "$n" = 1 ] && [ "$nl" = "$want" ] && break
 	sleep 1
 done
-if [ "$n" = 1 ]; then
+if [ "$n" = 1 ] && [ "$nl" = "$want" ]; then
 	diff=$(cron_psql -c "SELECT mirror_diff()")
-	[ "$diff" = 0 ] || fail "the mirror kept by pg_cron differs from the ground truth in $diff rows"
-	mode=$(cron_psql -c "SELECT last_mode FROM makini_sync_state")
-	[ "$mode" = incremental ] || fail "pg_cron's calls were '$mode', not incremental"
-	echo "result: a pg_cron job ('$schedule') brought the change into the mirror"
+	[ "$diff" = 0 ] || fail "the orders mirror kept by pg_cron differs from the ground truth in $diff rows"
+	diff=$(cron_psql -c "SELECT mirror_diff('mirror.purchase_order_lines', 'truth_lines')")
+	[ "$diff" = 0 ] || fail "the lines mirror kept by pg_cron differs from the ground truth in $diff rows"
+	modes=$(cron_psql -c "SELECT string_agg(target || ' ' || last_mode, ', ' ORDER BY target::text) FROM makini_sync_state")
+	[ "$modes" = "mirror.purchase_order_lines incremental, mirror.purchase_orders incremental" ] ||
+		fail "pg_cron's calls were not incremental: $modes"
+	echo "result: pg_cron jobs ('$schedule') brought the new order and its $want lines into the mirrors, incrementally"
 else
-	fail "the pg_cron job did not bring the new order: $(cron_psql -c "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3")"
+	fail "the pg_cron jobs did not bring the new order ($n) and its $want lines ($nl): $(cron_psql -c "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3")"
 fi
-cron_psql -c "SELECT cron.unschedule('mirror-po')" >/dev/null
+cron_psql -c "SELECT cron.unschedule('mirror-po'); SELECT cron.unschedule('mirror-lines')" >/dev/null
 
 [ $failures = 0 ] && echo "all passed"
 exit $((failures > 0))
