@@ -140,6 +140,7 @@ makini_sync_capable(PG_FUNCTION_ARGS)
 		!makini_is_wrapper(GetForeignServer(GetForeignTable(relid)->serverid)->fdwid))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a makini_fdw foreign table", name)));
+				 errmsg("\"%s\" is not a makini_fdw foreign table", name),
+				 errhint("makini_sync reads foreign tables of a makini_fdw server, e.g. those IMPORT FOREIGN SCHEMA makini makes.")));
 	PG_RETURN_BOOL(tracks_changes(makini_get_table_options(relid)));
 }
