@@ -553,18 +553,21 @@ makini_convert_row(MakiniColumnMap *map, MakiniValue *rowvals,
 	ConversionErrorState errstate = {map, NULL, NULL, parent_key, record_key, ctx};
 	ErrorContextCallback errcallback;
 
+	/* the hidden updatedAt slot, if any, is the last: no column takes it */
+	int			nslots = map->track_slot >= 0 ? map->track_slot : map->nslots;
+
 	memset(values, 0, sizeof(Datum) * map->ncols);
 	memset(nulls, true, sizeof(bool) * map->ncols);
 	errcallback.callback = conversion_error_callback;
 	errcallback.arg = &errstate;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	for (int s = 0; s < map->nslots; s++)
+	for (int s = 0; s < nslots; s++)
 	{
 		int			i = map->slot_cols[s];
 		MakiniValue *v = &rowvals[s];
 
-		if (v->kind == MAKINI_VALUE_NULL || s == map->track_slot)
+		if (v->kind == MAKINI_VALUE_NULL)
 			continue;
 		errstate.col = &map->cols[i];
 		errstate.value = v;

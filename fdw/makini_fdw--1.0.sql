@@ -423,18 +423,17 @@ BEGIN
   PERFORM pg_catalog.set_config('makini_fdw.progress_interval', old_progress, true);
   PERFORM pg_catalog.set_config('makini_fdw.sync_scan', coalesce(old_sync_scan, ''), true);
 
-  -- the scan's counters (its rows: the records fetched), and the new state
-  SELECT coalesce(sum(v::bigint), 0) INTO n_fetched
-    FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")."Actual Rows"') v;
+  -- the scan's counters, read from its node at once (its rows: the records
+  -- fetched), and the new state; the watermark is the latest updatedAt the
+  -- scan read (never the local clock), and an incremental call that read
+  -- none keeps the last one
+  SELECT coalesce(sum((n->>'Actual Rows')::bigint), 0),
+         coalesce(sum((n->>'Makini HTTP requests')::bigint), 0),
+         coalesce(sum((n->>'Makini pages')::bigint), 0),
+         max(nullif(n->>'Makini latest updatedAt', 'none')::timestamptz)
+    INTO n_fetched, n_requests, n_pages, new_wm
+    FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")') n;
   n_upserted := coalesce(n_upserted, n_fetched);   -- a created target: every record
-  SELECT coalesce(sum(v::bigint), 0) INTO n_requests
-    FROM jsonb_path_query(plan, 'strict $.**."Makini HTTP requests"') v;
-  SELECT coalesce(sum(v::bigint), 0) INTO n_pages
-    FROM jsonb_path_query(plan, 'strict $.**."Makini pages"') v;
-  -- the watermark: the latest updatedAt the scan read (never the local
-  -- clock); an incremental call that read none keeps the last one
-  SELECT max(nullif(v #>> '{}', 'none')::timestamptz) INTO new_wm
-    FROM jsonb_path_query(plan, 'strict $.**."Makini latest updatedAt"') v;
   IF run_mode = 'incremental' THEN
     new_wm := greatest(new_wm, old_wm);
   END IF;

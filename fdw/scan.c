@@ -998,21 +998,26 @@ note_progress(MakiniScanState *st)
 
 /*
  * makini_sync's scan: keeps the latest updatedAt of the page's rows (of
- * their parents, in an expand table).  A value that is not ISO 8601 is
- * passed over: it cannot be compared, and a lower watermark only makes the
- * next call read more.
+ * their parents, in an expand table: the rows of one record share its
+ * value, read once).  A value that is not ISO 8601 is passed over: it
+ * cannot be compared, and a lower watermark only makes the next call read
+ * more.
  */
 static void
 note_latest_updated(MakiniScanState *st)
 {
 	MakiniPage *page = st->page;
 	int			slot = st->map->track_slot;
+	const char *last = NULL;
 
 	for (int r = 0; r < page->nrows; r++)
 	{
 		MakiniValue *v = &page->values[(Size) r * page->ncols + slot];
 		TimestampTz ts;
 
+		if (v->str == last)
+			continue;
+		last = v->str;
 		if (v->kind == MAKINI_VALUE_STRING &&
 			makini_parse_iso_instant(v->str, v->len, &ts) &&
 			ts > st->latest_updated)
