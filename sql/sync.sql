@@ -210,6 +210,34 @@ ROLLBACK;
 SET makini_fdw.sync_scan = 'erp.purchase_orders';
 SHOW makini_fdw.sync_scan;
 
+-- a connection whose date-times may carry seven fractional digits
+-- (plant_c; PostgreSQL rounds them to microseconds, as the scan does for
+-- the watermark): the watermark is the truth's latest, and a second call
+-- goes incremental and writes nothing
+CREATE SERVER sync_c FOREIGN DATA WRAPPER makini_fdw OPTIONS (url 'http://127.0.0.1:18765');
+CREATE USER MAPPING FOR CURRENT_USER SERVER sync_c OPTIONS (token 'tok_plant_c');
+CREATE SCHEMA sync_c;
+IMPORT FOREIGN SCHEMA makini LIMIT TO (purchase_orders, purchase_order_lines) FROM SERVER sync_c INTO sync_c;
+CREATE TABLE sync_truth_c_po (LIKE sync_c.purchase_orders);
+CREATE TABLE sync_truth_c_lines (LIKE sync_c.purchase_order_lines);
+SELECT sim_load('plant_c', 'purchase_orders', 'sync_truth_c_po') > 0 AND
+       sim_load('plant_c', 'purchase_order_lines', 'sync_truth_c_lines') > 0 AS loaded;
+CREATE FOREIGN TABLE sync_c.po_raw (key text, updated_at text OPTIONS (field 'updatedAt'))
+  SERVER sync_c OPTIONS (resource 'purchase-orders');
+SELECT count(*) > 0 AS has_seven_digits FROM sync_c.po_raw WHERE updated_at ~ '\.[0-9]{7}';
+SELECT sync_call('sync_c.purchase_orders', 'mirror.c_po');
+SELECT sync_call('sync_c.purchase_orders', 'mirror.c_po');
+SELECT mode, upserted, deleted, requests = logged AS requests_true,
+       watermark = (SELECT max(updated_at) FROM sync_truth_c_po) AS watermark_latest_seen FROM last_run;
+SELECT mirror_diff('mirror.c_po', 'sync_truth_c_po') AS po_diff;
+SELECT sync_call('sync_c.purchase_order_lines', 'mirror.c_lines');
+SELECT sync_call('sync_c.purchase_order_lines', 'mirror.c_lines');
+SELECT mode, upserted, deleted, requests = logged AS requests_true,
+       watermark = (SELECT max(updated_at) FROM sync_truth_c_po p
+                     WHERE EXISTS (SELECT FROM sync_truth_c_lines l WHERE l.order_key = p.key)) AS watermark_latest_order
+  FROM last_run;
+SELECT mirror_diff('mirror.c_lines', 'sync_truth_c_lines') AS lines_diff;
+
 -- resources without updatedAt: a full copy at every call
 CREATE TABLE sync_truth_currencies (LIKE erp.currencies);
 SELECT sim_load('plant_a', 'currencies', 'sync_truth_currencies') > 0 AS loaded;
