@@ -427,9 +427,9 @@ BEGIN
   -- fetched), and the new state; the watermark is the latest updatedAt the
   -- scan read (never the local clock), and an incremental call that read
   -- none keeps the last one
-  SELECT coalesce(sum((n->>'Actual Rows')::bigint), 0),
-         coalesce(sum((n->>'Makini HTTP requests')::bigint), 0),
-         coalesce(sum((n->>'Makini pages')::bigint), 0),
+  SELECT coalesce(sum((n->'Actual Rows')::numeric), 0)::bigint,   -- 18 writes "600.00"
+         coalesce(sum((n->'Makini HTTP requests')::numeric), 0)::bigint,
+         coalesce(sum((n->'Makini pages')::numeric), 0)::bigint,
          max(nullif(n->>'Makini latest updatedAt', 'none')::timestamptz)
     INTO n_fetched, n_requests, n_pages, new_wm
     FROM jsonb_path_query(plan, 'strict $.**?(@."Node Type" == "Foreign Scan")') n;

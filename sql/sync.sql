@@ -237,6 +237,8 @@ SELECT mode, upserted, deleted, requests = logged AS requests_true,
                      WHERE EXISTS (SELECT FROM sync_truth_c_lines l WHERE l.order_key = p.key)) AS watermark_latest_order
   FROM last_run;
 SELECT mirror_diff('mirror.c_lines', 'sync_truth_c_lines') AS lines_diff;
+-- (the server goes again: multi lists every server with a mapping)
+DROP SERVER sync_c CASCADE;
 
 -- resources without updatedAt: a full copy at every call
 CREATE TABLE sync_truth_currencies (LIKE erp.currencies);
