@@ -2,7 +2,7 @@
 MODULE_big = makini_fdw
 OBJS = fdw/makini_fdw.o fdw/options.o fdw/errors.o fdw/json.o fdw/page.o \
        fdw/convert.o fdw/pushdown.o fdw/request.o fdw/import.o fdw/status.o fdw/scan.o \
-       fdw/model.o fdw/connection.o fdw/estimate.o fdw/sync.o
+       fdw/model.o fdw/connection.o fdw/estimate.o fdw/sync.o fdw/sync_run.o
 # the HTTP side (makini_http.h), which knows nothing of SQL
 OBJS += fdw/http.o fdw/failure.o fdw/remote.o
 

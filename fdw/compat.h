@@ -11,7 +11,8 @@
  *
  *	16	pg_foreign_server_aclcheck() gone (object_aclcheck); DecodeDateTime()
  *		takes a DateTimeErrorExtra; RangeTblEntry.checkAsUser gone (the
- *		planner puts it into ForeignScan.checkAsUser).
+ *		planner puts it into ForeignScan.checkAsUser);
+ *		stringToQualifiedNameList() takes an escontext.
  *	17	create_foreignscan_path() takes fdw_restrictinfo;
  *		CreateWaitEventSet() takes a ResourceOwner instead of a memory
  *		context.
@@ -38,6 +39,7 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/datetime.h"
+#include "utils/regproc.h"
 
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_foreign_server.h"
@@ -122,6 +124,17 @@ makini_scan_user(ForeignScan *fsplan, EState *estate)
 #endif
 
 	return OidIsValid(userid) ? userid : GetUserId();
+}
+
+/* A possibly qualified name's parts; an error if it is not a name. */
+static inline List *
+makini_qualified_name_list(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	return stringToQualifiedNameList(name, NULL);
+#else
+	return stringToQualifiedNameList(name);
+#endif
 }
 
 /* DecodeDateTime() without the error details that 16 added. */

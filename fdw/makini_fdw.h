@@ -30,8 +30,9 @@
  *				   request and its id, HINT)
  *	 import.c, status.c  IMPORT FOREIGN SCHEMA; makini_connection_status()
  *				   and makini_fdw_version()
- *	 sync.c		   what makini_sync (SQL) asks of its scan: changed records
+ *	 sync.c		   what makini_sync asks of its scan: changed records
  *				   only, and the latest updatedAt (makini_fdw.sync_scan)
+ *	 sync_run.c	   makini_sync itself: checks, one scan, upsert, state
  *	 compat.h	   the differences between PostgreSQL 15, 16, 17 and 18
  *
  * Data flow of a scan: the planner (makini_fdw.c, with pushdown.c) decides
@@ -368,6 +369,7 @@ extern bool makini_is_wrapper(Oid fdwid);
 
 /* sync.c: what makini_sync asks of its scan */
 extern void makini_sync_define_setting(void);
+extern bool makini_sync_tracks_changes(Oid relid);
 extern bool makini_sync_scan_of(const MakiniTableOptions *topts,
 								TimestampTz *since);
 

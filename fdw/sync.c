@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * sync.c
- *		  What makini_sync (the PL/pgSQL function of makini_fdw--1.0.sql)
- *		  asks of the one foreign scan it runs.
+ *		  What makini_sync (sync_run.c) asks of the one foreign scan it
+ *		  runs.
  *
  * An incremental mirror needs the records changed since a time, found by
  * their updatedAt (in an expand table, the parent record's: any change to a
@@ -142,5 +142,15 @@ makini_sync_capable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a makini_fdw foreign table", name),
 				 errhint("makini_sync reads foreign tables of a makini_fdw server, e.g. those IMPORT FOREIGN SCHEMA makini makes.")));
-	PG_RETURN_BOOL(tracks_changes(makini_get_table_options(relid)));
+	PG_RETURN_BOOL(makini_sync_tracks_changes(relid));
+}
+
+/*
+ * Can changes of this makini_fdw foreign table be found by updatedAt (its
+ * records', or in an expand table its parents')?
+ */
+bool
+makini_sync_tracks_changes(Oid relid)
+{
+	return tracks_changes(makini_get_table_options(relid));
 }

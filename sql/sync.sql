@@ -270,13 +270,25 @@ SELECT sync_truth();
 CREATE TABLE mirror.bad_po (key text PRIMARY KEY, order_no text, title varchar(10));
 CREATE TABLE mirror.bad_po2 (LIKE erp.purchase_orders);
 SELECT coalesce(max(seq), 0) AS mark FROM sim_requests() \gset
-SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po');
+-- (each with its SQLSTATE: try() of the errors suite)
+CREATE FOREIGN TABLE sync_src.po_nokey (order_no text) SERVER plant_a
+  OPTIONS (resource 'purchase-orders');
+\x on
+SELECT state, message, detail, hint
+  FROM try($$SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po')$$);
 ALTER TABLE mirror.bad_po DROP COLUMN title;
 ALTER TABLE mirror.bad_po ADD COLUMN title text;
-SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po');
-SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po2');
-SELECT * FROM makini_sync('erp.vendors', 'sync_src.purchase_order_lines');
-SELECT * FROM makini_sync('sync_truth_po', 'mirror.x');
+SELECT v.n, t.state, t.message, t.detail, t.hint
+  FROM (VALUES (1, $$SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po')$$),
+               (2, $$SELECT * FROM makini_sync('erp.purchase_orders', 'mirror.bad_po2')$$),
+               (3, $$SELECT * FROM makini_sync('erp.vendors', 'sync_src.purchase_order_lines')$$),
+               (4, $$SELECT * FROM makini_sync('sync_truth_po', 'mirror.x')$$),
+               (5, $$SELECT * FROM makini_sync('sync_src.po_nokey', 'mirror.x')$$),
+               (6, $$SELECT * FROM makini_sync('erp.purchase_orders', NULL)$$))
+         AS v(n, q), try(v.q) t
+ ORDER BY v.n;
+\x off
+DROP FOREIGN TABLE sync_src.po_nokey;
 -- (its internal helper: whether changes can be found by updatedAt)
 SELECT makini_sync_capable('erp.purchase_order_lines') AS lines, makini_sync_capable('erp.currencies') AS currencies;
 SELECT makini_sync_capable('sync_truth_po');

@@ -1,0 +1,641 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_run.c
+ *		  makini_sync(source, target, full): keeps a local table a mirror of
+ *		  a makini_fdw foreign table, fetching only the records changed since
+ *		  the last call (README, "A local mirror").
+ *
+ * One call, all in the caller's transaction: check the source and the
+ * target before any request is sent (the target's columns and types, a
+ * unique index on key, the caller's privileges), take a transaction-level
+ * advisory lock per target so two calls never interleave, read the last
+ * call's state, then run one scan of the source under EXPLAIN ANALYZE (its
+ * output gives the true number of HTTP requests and the latest updatedAt
+ * read: sync.c) that fills a new or empty target directly, or feeds one
+ * statement that upserts and deletes; last, the state row.
+ *
+ * Written in C rather than PL/pgSQL because a scheduled call (pg_cron) runs
+ * in a new backend each time: there PL/pgSQL's compilation and the planning
+ * of a dozen catalog queries cost more than an incremental call's own work.
+ * Here the catalogs are read through the caches, and only the scan and the
+ * statements that change the target go through SPI.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "makini_fdw.h"
+#include "compat.h"
+
+PG_FUNCTION_INFO_V1(makini_sync_run);
+
+/*
+ * Records changed up to this long before the latest updatedAt seen are
+ * fetched again: ERP clocks differ, and a record may reach the API with an
+ * updatedAt earlier than one already seen (set when its change began, not
+ * when it was committed or synced into Makini).
+ */
+#define SYNC_OVERLAP_USECS	(10 * SECS_PER_MINUTE * USECS_PER_SEC)
+
+/* The source foreign table, as the statements need it. */
+typedef struct SyncSource
+{
+	Oid			relid;
+	const char *name;			/* as regclass prints it, for messages */
+	const char *sql;			/* schema-qualified and quoted */
+	TupleDesc	desc;			/* its columns */
+	bool		is_expand;		/* one row per element of a parent's array */
+	const char *ver_col;		/* maps the row's own updatedAt, or NULL */
+	const char *parent_col;		/* maps parent.key (expand tables), or NULL */
+	StringInfoData cols;		/* its columns, quoted, in order */
+	StringInfoData set_list;	/* col = EXCLUDED.col, ... (all but key) */
+	StringInfoData old_row;		/* o.col, ...: the target's version */
+	StringInfoData new_row;		/* c.col, ...: the source's version */
+	StringInfoData not_null;	/* ALTER COLUMN col SET NOT NULL, ... */
+} SyncSource;
+
+/* What one call did: the returned row and the state's. */
+typedef struct SyncResult
+{
+	const char *mode;			/* "full" or "incremental" */
+	int64		fetched;
+	int64		upserted;
+	int64		deleted;
+	int64		requests;
+	int64		pages;
+	bool		has_watermark;
+	TimestampTz watermark;
+} SyncResult;
+
+/* A relation's name as regclass prints it (qualified when not visible). */
+static const char *
+regclass_text(Oid relid)
+{
+	return DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(relid)));
+}
+
+/* A relation's schema-qualified, quoted name, for a statement's text. */
+static const char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * Waits for, then holds to the end of the transaction, the lock of one
+ * makini_sync target (by name before it exists, then by oid): the same
+ * advisory lock whichever session asks.
+ */
+static void
+lock_target(const char *what)
+{
+	Datum		key = DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+											  CStringGetTextDatum(psprintf("makini_sync %s", what)),
+											  Int64GetDatum(0));
+
+	DirectFunctionCall1(pg_advisory_xact_lock_int8, key);
+}
+
+/*
+ * Reads the source: a makini_fdw foreign table with a column "key"; the
+ * columns mapping its own updatedAt (a timestamptz) and its parent's key,
+ * and the column lists of the statements.
+ */
+static void
+describe_source(Oid relid, SyncSource *src)
+{
+	Relation	rel;
+
+	src->relid = relid;
+	src->name = regclass_text(relid);
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE ||
+		!makini_is_wrapper(GetForeignServer(GetForeignTable(relid)->serverid)->fdwid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source %s is not a makini_fdw foreign table", src->name),
+				 errhint("makini_sync reads foreign tables of a makini_fdw server, e.g. those IMPORT FOREIGN SCHEMA makini makes.")));
+	src->sql = qualified_name(relid);
+	src->is_expand = makini_get_table_options(relid)->expand != NULL;
+	rel = relation_open(relid, AccessShareLock);
+	src->desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	relation_close(rel, NoLock);
+
+	src->ver_col = src->parent_col = NULL;
+	initStringInfo(&src->cols);
+	initStringInfo(&src->set_list);
+	initStringInfo(&src->old_row);
+	initStringInfo(&src->new_row);
+	initStringInfo(&src->not_null);
+	for (int i = 0; i < src->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(src->desc, i);
+		const char *name = NameStr(att->attname);
+		const char *quoted = quote_identifier(name);
+		const char *sep = src->cols.len > 0 ? ", " : "";
+		char	   *field;
+
+		if (att->attisdropped)
+			continue;
+		field = makini_get_column_field(relid, att->attnum, name);
+		/* of several, the first name in sort order (as min() would) */
+		if (strcmp(field, "updatedAt") == 0 && att->atttypid == TIMESTAMPTZOID &&
+			(src->ver_col == NULL || strcmp(name, src->ver_col) < 0))
+			src->ver_col = name;
+		if (strcmp(field, "parent.key") == 0 &&
+			(src->parent_col == NULL || strcmp(name, src->parent_col) < 0))
+			src->parent_col = name;
+		appendStringInfo(&src->cols, "%s%s", sep, quoted);
+		appendStringInfo(&src->old_row, "%so.%s", sep, quoted);
+		appendStringInfo(&src->new_row, "%sc.%s", sep, quoted);
+		if (strcmp(name, "key") != 0)
+			appendStringInfo(&src->set_list, "%s%s = EXCLUDED.%s",
+							 src->set_list.len > 0 ? ", " : "", quoted, quoted);
+		if (att->attnotnull)
+			appendStringInfo(&src->not_null, "ALTER COLUMN %s SET NOT NULL, ", quoted);
+	}
+	if (get_attnum(relid, "key") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source %s has no column \"key\"", src->name),
+				 errhint("makini_sync matches rows by the record's key.")));
+}
+
+/* Has the table a unique index on its column "key" alone (an arbiter)? */
+static bool
+has_unique_key_index(Relation rel)
+{
+	AttrNumber	key = get_attnum(RelationGetRelid(rel), "key");
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+		bool		found;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		found = index->indisunique && index->indnkeyatts == 1 &&
+			index->indkey.values[0] == key && key != InvalidAttrNumber &&
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL);
+		ReleaseSysCache(tuple);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Checks an existing target before any request is sent: a table, the
+ * caller's privileges, the source's columns with their types, a unique
+ * index on key.
+ */
+static void
+check_target(Oid tgt, const SyncSource *src)
+{
+	const AclMode needed = ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE;
+	const char *name = regclass_text(tgt);
+	char		relkind = get_rel_relkind(tgt);
+	Relation	rel;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("target %s is not a table", name),
+				 errhint("Give the name of a table, or a new name: makini_sync creates the table.")));
+	if (pg_class_aclmask(tgt, GetUserId(), needed, ACLMASK_ALL) != needed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", name),
+				 errhint("makini_sync needs SELECT, INSERT, UPDATE and DELETE on the target.")));
+
+	for (int i = 0; i < src->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(src->desc, i);
+		const char *col = NameStr(att->attname);
+		AttrNumber	attnum;
+		Oid			type;
+		int32		typmod;
+		Oid			collation;
+		const char *want;
+
+		if (att->attisdropped)
+			continue;
+		want = format_type_with_typemod(att->atttypid, att->atttypmod);
+		attnum = get_attnum(tgt, col);
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("target %s has no column \"%s\"", name, col),
+					 errdetail("The source %s has column \"%s\" of type %s.", src->name, col, want),
+					 errhint("Add the column to the target, or give a new target name: makini_sync creates it.")));
+		get_atttypetypmodcoll(tgt, attnum, &type, &typmod, &collation);
+		if (type != att->atttypid || typmod != att->atttypmod)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of target %s has type %s, not %s",
+							col, name, format_type_with_typemod(type, typmod), want),
+					 errdetail("The source %s has column \"%s\" of type %s.", src->name, col, want),
+					 errhint("Change the column's type to %s, or give a new target name: makini_sync creates it.", want)));
+	}
+
+	rel = relation_open(tgt, AccessShareLock);
+	if (!has_unique_key_index(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("target %s has no unique index on column \"key\"", name),
+				 errhint("Add a PRIMARY KEY (key) to the target.")));
+	relation_close(rel, NoLock);
+}
+
+/*
+ * The extension's schema, quoted: the state table lives there, with this
+ * function (the extension is relocatable; its objects move together).
+ */
+static const char *
+extension_schema(FunctionCallInfo fcinfo)
+{
+	return quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+}
+
+/*
+ * Reads the last call's state of the target: its source and watermark
+ * (false when there is none, or it has no watermark).
+ */
+static bool
+read_state(const char *schema, Oid tgt, Oid *source, TimestampTz *watermark)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		args[1] = {ObjectIdGetDatum(tgt)};
+	bool		isnull;
+	Datum		value;
+
+	if (SPI_execute_with_args(psprintf("SELECT source, watermark FROM %s.makini_sync_state WHERE target = $1",
+									   schema),
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read makini_sync_state");
+	if (SPI_processed == 0)
+		return false;
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*source = isnull ? InvalidOid : DatumGetObjectId(value);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*watermark = isnull ? 0 : DatumGetTimestampTz(value);
+	return !isnull;
+}
+
+/*
+ * makini.sync_notice_interval (default 10 s) in milliseconds, as
+ * makini_fdw.progress_interval takes it.
+ */
+static char *
+notice_interval_ms(void)
+{
+	const char *setting = GetConfigOption("makini.sync_notice_interval", true, false);
+	Datum		interval;
+	double		ms;
+
+	if (setting == NULL || setting[0] == '\0')
+		setting = "10 s";
+	interval = DirectFunctionCall3(interval_in, CStringGetDatum(setting),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	ms = DatumGetFloat8(DirectFunctionCall2(interval_part, CStringGetTextDatum("epoch"),
+											interval)) * 1000.0;
+	ms = Max(Min(ms, (double) PG_INT32_MAX), 0.0);
+	return psprintf(INT64_FORMAT, (int64) floor(ms + 0.5));
+}
+
+/* Sets a setting until the matching AtEOXact_GUC (as a function's SET). */
+static void
+set_for_sync(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* Runs one statement through SPI; its first value as text, or NULL. */
+static char *
+run_statement(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "makini_sync: SPI_execute failed: %s", SPI_result_code_string(rc));
+	if (SPI_tuptable == NULL || SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* Runs one statement under EXPLAIN ANALYZE; the plan, as JSON text. */
+static char *
+run_explained(const char *sql)
+{
+	return run_statement(psprintf("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) %s",
+								  sql));
+}
+
+/* A count the statement left in makini.sync_result ("n" or "n|m"). */
+static int64
+sync_result(int which)
+{
+	const char *value = GetConfigOption("makini.sync_result", true, false);
+	const char *part = value ? value : "0";
+
+	if (which == 2)
+		part = strchr(part, '|') ? strchr(part, '|') + 1 : "0";
+	return strtoi64(part, NULL, 10);
+}
+
+/*
+ * The one statement of a call into an existing, non-empty target: the
+ * scan's rows (s; a key sent twice counts in its latest version: c)
+ * replace the target's rows of their keys, and rows are deleted: those the
+ * source no longer returns (full), or the lines gone from a changed parent
+ * (incremental, expand).  An incremental call reads the target's rows
+ * concerned once (m: by key, or in an expand table by the changed parents'
+ * keys, which the index on the parent column serves), a full one the whole
+ * target.  A row equal to the target's, byte for byte (record_image_eq: 1.0
+ * and 1.00 differ), is left alone (not even locked).
+ */
+static char *
+upsert_statement(const SyncSource *src, const char *tgt, const char *scan, bool full)
+{
+	const char *match_col = quote_identifier(src->parent_col ? src->parent_col : "key");
+	const char *old_rows = full ? tgt : "m";
+	const char *gone;
+
+	if (full)
+		gone = "NOT EXISTS (SELECT FROM s WHERE s.key = t.key)";
+	else if (src->is_expand)
+		gone = "t.key = ANY (ARRAY(SELECT m.key FROM m WHERE NOT EXISTS (SELECT FROM s WHERE s.key = m.key)))";
+	else
+		gone = "false";
+
+	return psprintf("WITH s AS MATERIALIZED (%s), "
+					"c AS (SELECT DISTINCT ON (key) %s FROM s ORDER BY key%s), "
+					"m AS MATERIALIZED (SELECT %s FROM %s t WHERE t.%s = ANY (ARRAY(SELECT DISTINCT s.%s FROM s))), "
+					"d AS (DELETE FROM %s t WHERE %s RETURNING 1), "
+					"u AS (INSERT INTO %s AS t (%s) SELECT %s FROM c "
+					"WHERE NOT EXISTS (SELECT FROM %s o WHERE o.key = c.key AND pg_catalog.record_image_eq(ROW(%s), ROW(%s))) "
+					"ON CONFLICT (key) DO UPDATE SET %s RETURNING 1) "
+					"SELECT pg_catalog.set_config('makini.sync_result', (SELECT count(*) FROM u) || '|' || "
+					"(SELECT count(*) FROM d), true)",
+					scan,
+					src->cols.data,
+					src->ver_col ? psprintf(", %s DESC NULLS LAST", quote_identifier(src->ver_col)) : "",
+					src->cols.data, tgt, match_col, match_col,
+					tgt, gone,
+					tgt, src->cols.data, src->new_row.data,
+					old_rows, src->old_row.data, src->new_row.data,
+					src->set_list.len > 0 ? src->set_list.data : "key = EXCLUDED.key");
+}
+
+/*
+ * Reads the scan's counters from its plan's Foreign Scan node: its rows
+ * (the records fetched), requests, pages and the latest updatedAt read.
+ */
+static void
+read_counters(const char *plan, SyncResult *res)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(plan)};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		wm;
+
+	if (SPI_execute_with_args("SELECT coalesce(sum((n->'Actual Rows')::numeric), 0)::bigint, "	/* 18: "600.00" */
+							  "coalesce(sum((n->'Makini HTTP requests')::numeric), 0)::bigint, "
+							  "coalesce(sum((n->'Makini pages')::numeric), 0)::bigint, "
+							  "max(nullif(n->>'Makini latest updatedAt', 'none')::timestamptz) "
+							  "FROM pg_catalog.jsonb_path_query($1::jsonb, 'strict $.**?(@.\"Node Type\" == \"Foreign Scan\")') n",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "makini_sync: could not read the scan's counters");
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	res->fetched = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+	res->requests = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+	res->pages = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+	wm = SPI_getbinval(row, desc, 4, &isnull);
+	res->has_watermark = !isnull;
+	if (!isnull)
+		res->watermark = DatumGetTimestampTz(wm);
+}
+
+/* Writes the target's state row (the caller's row-level policy applies). */
+static void
+write_state(const char *schema, Oid tgt, Oid source, const SyncResult *res)
+{
+	Oid			argtypes[5] = {REGCLASSOID, REGCLASSOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+	Datum		args[5] = {ObjectIdGetDatum(tgt), ObjectIdGetDatum(source),
+		TimestampTzGetDatum(res->watermark), CStringGetTextDatum(res->mode),
+	Int64GetDatum(res->fetched)};
+	char		nulls[5] = {' ', ' ', res->has_watermark ? ' ' : 'n', ' ', ' '};
+
+	if (SPI_execute_with_args(psprintf("INSERT INTO %s.makini_sync_state AS s VALUES ($1, $2, $3, $4, now(), $5) "
+									   "ON CONFLICT (target) DO UPDATE SET source = EXCLUDED.source, "
+									   "watermark = EXCLUDED.watermark, last_mode = EXCLUDED.last_mode, "
+									   "last_sync_at = EXCLUDED.last_sync_at, last_fetched = EXCLUDED.last_fetched",
+									   schema),
+							  5, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "makini_sync: could not write makini_sync_state");
+}
+
+/* Looks a relation up by a possibly qualified name; InvalidOid if none. */
+static Oid
+lookup_table(List *names)
+{
+	return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+}
+
+/*
+ * makini_sync_run(source, target_name, full_copy): the work of makini_sync
+ * (the SQL function, which binds this one when created: relocation-safe),
+ * returning its row.
+ */
+Datum
+makini_sync_run(PG_FUNCTION_ARGS)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	SyncSource	src;
+	SyncResult	res = {0};
+	List	   *tgt_names;
+	Oid			tgt;
+	bool		created = false;
+	bool		capable;
+	bool		incremental;
+	const char *schema;
+	const char *scan;
+	const char *tgt_sql;
+	char	   *plan = NULL;
+	char	   *sync_scan = NULL;
+	Oid			old_source = InvalidOid;
+	TimestampTz old_wm = 0;
+	bool		has_state;
+	int			nest;
+	TupleDesc	result_desc;
+	double		secs;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("makini_sync needs a source table and a target table name"),
+				 errhint("Call makini_sync(source, target) with a makini_fdw foreign table and the name of the local table to keep.")));
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "makini_sync_run must return a row");
+
+	describe_source(PG_GETARG_OID(0), &src);
+
+	/* the target: made when missing; two calls for one target never interleave */
+	tgt_names = makini_qualified_name_list(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	tgt = lookup_table(tgt_names);
+	if (!OidIsValid(tgt))
+	{
+		lock_target(NameListToString(tgt_names));
+		tgt = lookup_table(tgt_names);
+	}
+	created = !OidIsValid(tgt);
+	if (!created)
+	{
+		lock_target(psprintf("%u", tgt));
+		check_target(tgt, &src);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "makini_sync: SPI_connect failed");
+
+	/*
+	 * Incremental if there is a state for this source, its changes can be
+	 * found (by updatedAt; in an expand table, replacing a changed parent's
+	 * rows needs a parent.key column) and the caller did not ask for full.
+	 */
+	schema = extension_schema(fcinfo);
+	has_state = !created && read_state(schema, tgt, &old_source, &old_wm);
+	capable = makini_sync_tracks_changes(src.relid) &&
+		(!src.is_expand || src.parent_col != NULL);
+	incremental = has_state && old_source == src.relid && capable &&
+		!(!PG_ARGISNULL(2) && PG_GETARG_BOOL(2));
+	res.mode = incremental ? "incremental" : "full";
+	/* "<oid>" (full) or "<oid> <since in microseconds since 1970 UTC>" */
+	if (capable)
+		sync_scan = incremental ?
+			psprintf("%u " INT64_FORMAT, src.relid,
+					 old_wm - SYNC_OVERLAP_USECS +
+					 (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) :
+			psprintf("%u", src.relid);
+
+	scan = psprintf("SELECT %s FROM %s WHERE key IS NOT NULL", src.cols.data, src.sql);
+	ereport(NOTICE,
+			(errmsg("makini_sync: %s sync of %s %s", res.mode, src.name,
+					incremental ?
+					psprintf("(updated since %s)",
+							 DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																 TimestampTzGetDatum(old_wm - SYNC_OVERLAP_USECS)))) :
+					"(every record)")));
+
+	/*
+	 * One scan of the source.  While it runs, makini_fdw.progress_interval
+	 * (from makini.sync_notice_interval) has it raise a progress NOTICE, and
+	 * makini_fdw.sync_scan has it send the filter and track updatedAt; both
+	 * are restored after it, as a function's SET would be.
+	 */
+	nest = NewGUCNestLevel();
+	set_for_sync("makini_fdw.progress_interval", notice_interval_ms());
+	set_for_sync("makini_fdw.sync_scan", sync_scan ? sync_scan : "");
+	if (created)
+	{
+		/*
+		 * A new target: made by CREATE TABLE AS, the fastest way in (bulk
+		 * insertion); then what (LIKE source) would have given it (the NOT
+		 * NULL columns), its primary key, and for an expand table an index
+		 * on the parent key, by which incremental calls replace a changed
+		 * parent's rows.
+		 */
+		tgt_sql = NameListToQuotedString(tgt_names);
+		plan = run_explained(psprintf("CREATE TABLE %s AS %s", tgt_sql, scan));
+		tgt = RangeVarGetRelid(makeRangeVarFromNameList(tgt_names), NoLock, false);
+		tgt_sql = qualified_name(tgt);
+		run_statement(psprintf("ALTER TABLE %s %sADD PRIMARY KEY (key)", tgt_sql, src.not_null.data));
+		if (src.is_expand && capable)
+			run_statement(psprintf("CREATE INDEX ON %s (%s)", tgt_sql, quote_identifier(src.parent_col)));
+	}
+	else
+	{
+		tgt_sql = qualified_name(tgt);
+		if (!incremental &&
+			strcmp(run_statement(psprintf("SELECT NOT EXISTS (SELECT FROM %s)", tgt_sql)), "t") == 0)
+		{
+			/* an empty target: the scan straight into it, counted as they go in */
+			plan = run_explained(psprintf("WITH i AS (INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING RETURNING 1) "
+										  "SELECT pg_catalog.set_config('makini.sync_result', count(*)::text, true) FROM i",
+										  tgt_sql, src.cols.data, scan));
+			res.upserted = sync_result(1);
+		}
+		else
+		{
+			plan = run_explained(upsert_statement(&src, tgt_sql, scan, !incremental));
+			res.upserted = sync_result(1);
+			res.deleted = sync_result(2);
+		}
+	}
+	AtEOXact_GUC(true, nest);
+
+	/*
+	 * The new state.  The watermark is the latest updatedAt the scan read
+	 * (never the local clock); an incremental call that read none keeps the
+	 * last one.
+	 */
+	read_counters(plan, &res);
+	if (created)
+		res.upserted = res.fetched;
+	if (incremental && (!res.has_watermark || res.watermark < old_wm))
+	{
+		res.has_watermark = true;
+		res.watermark = old_wm;
+	}
+	write_state(schema, tgt, src.relid, &res);
+	SPI_finish();
+
+	secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
+	ereport(NOTICE,
+			(errmsg("makini_sync: " INT64_FORMAT " records in " INT64_FORMAT " pages (" INT64_FORMAT " HTTP requests) in %.1f s, %.0f records/s; " INT64_FORMAT " rows upserted, " INT64_FORMAT " deleted",
+					res.fetched, res.pages, res.requests, secs,
+					floor(res.fetched / Max(secs, 0.001) + 0.5),
+					res.upserted, res.deleted)));
+
+	values[0] = ObjectIdGetDatum(tgt);
+	values[1] = CStringGetTextDatum(res.mode);
+	values[2] = Int64GetDatum(res.fetched);
+	values[3] = Int64GetDatum(res.upserted);
+	values[4] = Int64GetDatum(res.deleted);
+	values[5] = Int64GetDatum(res.requests);
+	values[6] = TimestampTzGetDatum(res.watermark);
+	nulls[6] = !res.has_watermark;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), values, nulls)));
+}
