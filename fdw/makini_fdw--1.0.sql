@@ -162,12 +162,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 -- makini_sync_run (fdw/sync_run.c) does the work, in C: a scheduled call
 -- runs in a new backend, where PL/pgSQL's compilation and the planning of
 -- its catalog queries cost more than an incremental call's own work.  One
--- scan of the source, under EXPLAIN ANALYZE (whose output gives the true
--- number of HTTP requests and the latest updatedAt read), fills an empty
--- target directly or else feeds one statement that upserts and deletes (no
--- temporary table), all in the caller's transaction.  The setting
--- makini_fdw.sync_scan has that scan send filter[updatedAt:gteq] and track
--- updatedAt (fdw/sync.c): it needs no column for it, so the imported
+-- scan of the source fills an empty target directly or else feeds one
+-- statement that upserts and deletes (no temporary table), all in the
+-- caller's transaction.  The setting makini_fdw.sync_scan has that scan
+-- send filter[updatedAt:gteq], track updatedAt and hand its counts to
+-- makini_sync (fdw/sync.c): it needs no column for it, so the imported
 -- purchase_order_lines is incremental as it is.  The extension is
 -- relocatable: makini_sync_run finds the state table in its own schema.
 CREATE FUNCTION makini_sync_capable(source regclass)

@@ -373,6 +373,21 @@ extern bool makini_sync_tracks_changes(Oid relid);
 extern bool makini_sync_scan_of(const MakiniTableOptions *topts,
 								TimestampTz *since);
 
+/* what makini_sync's scan read: rows returned, requests, latest updatedAt */
+typedef struct MakiniSyncCounts
+{
+	int64		rows;
+	int64		requests;
+	int64		pages;
+	TimestampTz latest;			/* DT_NOBEGIN: none read, or not tracked */
+} MakiniSyncCounts;
+
+extern bool makini_sync_scan_names(Oid relid);
+extern void makini_sync_counts_reset(void);
+extern void makini_sync_note_scan(int64 rows, const MakiniStats *stats,
+								  TimestampTz latest);
+extern const MakiniSyncCounts *makini_sync_counts(void);
+
 /* ------------------------------------------------------------------------
  * estimate.c: the size of a foreign table without ANALYZE, from the counts
  * (meta.total) the API gave in this backend.

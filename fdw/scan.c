@@ -197,6 +197,7 @@ typedef struct MakiniScanState
 	TimestampTz progress_last;	/* the last NOTICE, or progress_start */
 
 	/* makini_sync's scan (sync.c): the latest updatedAt of what was read */
+	bool		sync_counted;	/* its counts go to makini_sync at the end */
 	bool		track;
 	TimestampTz latest_updated; /* DT_NOBEGIN until one is seen */
 
@@ -309,6 +310,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
+	st->sync_counted = makini_sync_scan_names(RelationGetRelid(rel));
 	userid = makini_scan_user(fsplan, estate);
 	um = GetUserMapping(userid, GetForeignTable(RelationGetRelid(rel))->serverid);
 	st->conn = makini_get_connection(&st->topts->server, um);
@@ -1227,11 +1229,17 @@ makiniReScanForeignScan(ForeignScanState *node)
 	reset_scan((MakiniScanState *) node->fdw_state);
 }
 
-/* EndForeignScan: release the request in flight now (contexts go with the query). */
+/*
+ * EndForeignScan: release the request in flight now (contexts go with the
+ * query); makini_sync's scan hands over its counts.
+ */
 void
 makiniEndForeignScan(ForeignScanState *node)
 {
 	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
+
+	if (st != NULL && st->sync_counted)
+		makini_sync_note_scan(st->rows_returned, &st->stats, st->latest_updated);
 
 	if (st != NULL && st->next_req != NULL)
 	{

@@ -15,9 +15,10 @@
  * filter[updatedAt:gteq] for that table (pushdown.c's
  * makini_changed_since_cond), and the scan reads each record's (or
  * parent's) updatedAt without a column (convert.c's
- * makini_column_map_add_updated) and shows the latest in EXPLAIN ANALYZE
- * ("Makini latest updatedAt"), where makini_sync reads it with the request
- * counts.
+ * makini_column_map_add_updated); when it ends it hands makini_sync the
+ * latest, with the rows it returned and its requests and pages
+ * (makini_sync_note_scan).  EXPLAIN ANALYZE shows the latest too ("Makini
+ * latest updatedAt").
  *
  *-------------------------------------------------------------------------
  */
@@ -104,6 +105,48 @@ tracks_changes(const MakiniTableOptions *topts)
 	const MakiniField *field = makini_model_field(topts->resource, "updatedAt");
 
 	return makini_model_filterable(field) && field->kind == MAKINI_FIELD_DATETIME;
+}
+
+/*
+ * What the makini_sync scans of this backend read since the last
+ * makini_sync_counts_reset: the counts a call returns.
+ */
+static MakiniSyncCounts sync_counts = {0, 0, 0, DT_NOBEGIN};
+
+/* Does makini_fdw.sync_scan name this table (is this makini_sync's scan)? */
+bool
+makini_sync_scan_names(Oid relid)
+{
+	Oid			named;
+	TimestampTz since;
+
+	return makini_sync_scan != NULL && makini_sync_scan[0] != '\0' &&
+		parse_sync_scan(makini_sync_scan, &named, &since) && named == relid;
+}
+
+/* Forgets the counts of earlier scans (makini_sync, before its scan). */
+void
+makini_sync_counts_reset(void)
+{
+	sync_counts.rows = sync_counts.requests = sync_counts.pages = 0;
+	sync_counts.latest = DT_NOBEGIN;
+}
+
+/* Adds what one makini_sync scan read, when it ends (scan.c). */
+void
+makini_sync_note_scan(int64 rows, const MakiniStats *stats, TimestampTz latest)
+{
+	sync_counts.rows += rows;
+	sync_counts.requests += stats->requests;
+	sync_counts.pages += stats->pages;
+	sync_counts.latest = Max(sync_counts.latest, latest);
+}
+
+/* What the makini_sync scans read since the last reset. */
+const MakiniSyncCounts *
+makini_sync_counts(void)
+{
+	return &sync_counts;
 }
 
 /*

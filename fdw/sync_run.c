@@ -9,10 +9,10 @@
  * target before any request is sent (the target's columns and types, a
  * unique index on key, the caller's privileges), take a transaction-level
  * advisory lock per target so two calls never interleave, read the last
- * call's state, then run one scan of the source under EXPLAIN ANALYZE (its
- * output gives the true number of HTTP requests and the latest updatedAt
- * read: sync.c) that fills a new or empty target directly, or feeds one
- * statement that upserts and deletes; last, the state row.
+ * call's state, then run one scan of the source (sync.c has it send the
+ * filter and hand over its counts and the latest updatedAt read) that
+ * fills a new or empty target directly, or feeds one statement that upserts
+ * and deletes; last, the state row.
  *
  * Written in C rather than PL/pgSQL because a scheduled call (pg_cron) runs
  * in a new backend each time: there PL/pgSQL's compilation and the planning
@@ -337,37 +337,28 @@ set_for_sync(const char *name, const char *value)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-/* Runs one statement through SPI; its first value as text, or NULL. */
-static char *
+/* Runs one statement through SPI: the rows it processed. */
+static int64
 run_statement(const char *sql)
 {
 	int			rc = SPI_execute(sql, false, 0);
 
 	if (rc < 0)
 		elog(ERROR, "makini_sync: SPI_execute failed: %s", SPI_result_code_string(rc));
-	if (SPI_tuptable == NULL || SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return (int64) SPI_processed;
 }
 
-/* Runs one statement under EXPLAIN ANALYZE; the plan, as JSON text. */
-static char *
-run_explained(const char *sql)
-{
-	return run_statement(psprintf("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) %s",
-								  sql));
-}
-
-/* A count the statement left in makini.sync_result ("n" or "n|m"). */
+/* A bigint of the one row the last statement returned (column from 1). */
 static int64
-sync_result(int which)
+result_value(int column)
 {
-	const char *value = GetConfigOption("makini.sync_result", true, false);
-	const char *part = value ? value : "0";
+	bool		isnull;
+	Datum		value;
 
-	if (which == 2)
-		part = strchr(part, '|') ? strchr(part, '|') + 1 : "0";
-	return strtoi64(part, NULL, 10);
+	if (SPI_tuptable == NULL || SPI_processed != 1)
+		elog(ERROR, "makini_sync: a statement returned no row");
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull);
+	return isnull ? 0 : DatumGetInt64(value);
 }
 
 /*
@@ -402,8 +393,7 @@ upsert_statement(const SyncSource *src, const char *tgt, const char *scan, bool 
 					"u AS (INSERT INTO %s AS t (%s) SELECT %s FROM c "
 					"WHERE NOT EXISTS (SELECT FROM %s o WHERE o.key = c.key AND pg_catalog.record_image_eq(ROW(%s), ROW(%s))) "
 					"ON CONFLICT (key) DO UPDATE SET %s RETURNING 1) "
-					"SELECT pg_catalog.set_config('makini.sync_result', (SELECT count(*) FROM u) || '|' || "
-					"(SELECT count(*) FROM d), true)",
+					"SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM d)",
 					scan,
 					src->cols.data,
 					src->ver_col ? psprintf(", %s DESC NULLS LAST", quote_identifier(src->ver_col)) : "",
@@ -412,38 +402,6 @@ upsert_statement(const SyncSource *src, const char *tgt, const char *scan, bool 
 					tgt, src->cols.data, src->new_row.data,
 					old_rows, src->old_row.data, src->new_row.data,
 					src->set_list.len > 0 ? src->set_list.data : "key = EXCLUDED.key");
-}
-
-/*
- * Reads the scan's counters from its plan's Foreign Scan node: its rows
- * (the records fetched), requests, pages and the latest updatedAt read.
- */
-static void
-read_counters(const char *plan, SyncResult *res)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(plan)};
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		wm;
-
-	if (SPI_execute_with_args("SELECT coalesce(sum((n->'Actual Rows')::numeric), 0)::bigint, "	/* 18: "600.00" */
-							  "coalesce(sum((n->'Makini HTTP requests')::numeric), 0)::bigint, "
-							  "coalesce(sum((n->'Makini pages')::numeric), 0)::bigint, "
-							  "max(nullif(n->>'Makini latest updatedAt', 'none')::timestamptz) "
-							  "FROM pg_catalog.jsonb_path_query($1::jsonb, 'strict $.**?(@.\"Node Type\" == \"Foreign Scan\")') n",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "makini_sync: could not read the scan's counters");
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	res->fetched = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-	res->requests = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-	res->pages = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-	wm = SPI_getbinval(row, desc, 4, &isnull);
-	res->has_watermark = !isnull;
-	if (!isnull)
-		res->watermark = DatumGetTimestampTz(wm);
 }
 
 /* Writes the target's state row (the caller's row-level policy applies). */
@@ -473,6 +431,126 @@ lookup_table(List *names)
 }
 
 /*
+ * Fills a new target (CREATE TABLE AS, the fastest way in: bulk insertion),
+ * then gives it what (LIKE source) would have (the NOT NULL columns), its
+ * primary key, and for an expand table an index on the parent key, by
+ * which incremental calls replace a changed parent's rows.  Its oid.
+ */
+static Oid
+fill_new_target(const SyncSource *src, List *tgt_names, const char *scan,
+				bool capable, SyncResult *res)
+{
+	Oid			tgt;
+	const char *tgt_sql;
+
+	res->upserted = run_statement(psprintf("CREATE TABLE %s AS %s",
+										   NameListToQuotedString(tgt_names), scan));
+	tgt = RangeVarGetRelid(makeRangeVarFromNameList(tgt_names), NoLock, false);
+	tgt_sql = qualified_name(tgt);
+	run_statement(psprintf("ALTER TABLE %s %sADD PRIMARY KEY (key)", tgt_sql, src->not_null.data));
+	if (src->is_expand && capable)
+		run_statement(psprintf("CREATE INDEX ON %s (%s)", tgt_sql, quote_identifier(src->parent_col)));
+	return tgt;
+}
+
+/*
+ * Brings an existing target up to date: an empty one (full) straight from
+ * the scan, else through the one statement that upserts and deletes.
+ */
+static void
+update_target(const SyncSource *src, Oid tgt, const char *scan,
+			  bool incremental, SyncResult *res)
+{
+	const char *tgt_sql = qualified_name(tgt);
+	bool		empty = false;
+
+	if (!incremental)
+	{
+		run_statement(psprintf("SELECT count(*) FROM (SELECT FROM %s LIMIT 1) t", tgt_sql));
+		empty = result_value(1) == 0;
+	}
+	if (empty)
+		res->upserted = run_statement(psprintf("INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING",
+											   tgt_sql, src->cols.data, scan));
+	else
+	{
+		run_statement(upsert_statement(src, tgt_sql, scan, !incremental));
+		res->upserted = result_value(1);
+		res->deleted = result_value(2);
+	}
+}
+
+/*
+ * The one scan of the source, into the target (made if tgt is invalid).
+ * While it runs, makini_fdw.sync_scan has it send the filter (since
+ * old_wm, less the overlap) and track updatedAt and its counts, and
+ * makini_fdw.progress_interval (from makini.sync_notice_interval) has it
+ * raise a progress NOTICE; both are restored after it, as a function's SET
+ * would be.  The target's oid.
+ */
+static Oid
+run_scan(const SyncSource *src, List *tgt_names, Oid tgt, bool incremental,
+		 bool capable, TimestampTz old_wm, SyncResult *res)
+{
+	const char *scan = psprintf("SELECT %s FROM %s WHERE key IS NOT NULL", src->cols.data, src->sql);
+	const MakiniSyncCounts *counts;
+	int			nest = NewGUCNestLevel();
+
+	/* "<oid>" (full) or "<oid> <since in microseconds since 1970 UTC>" */
+	set_for_sync("makini_fdw.sync_scan", incremental ?
+				 psprintf("%u " INT64_FORMAT, src->relid,
+						  old_wm - SYNC_OVERLAP_USECS +
+						  (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) :
+				 psprintf("%u", src->relid));
+	set_for_sync("makini_fdw.progress_interval", notice_interval_ms());
+	makini_sync_counts_reset();
+	if (OidIsValid(tgt))
+		update_target(src, tgt, scan, incremental, res);
+	else
+		tgt = fill_new_target(src, tgt_names, scan, capable, res);
+	AtEOXact_GUC(true, nest);
+
+	/*
+	 * The watermark is the latest updatedAt the scan read (never the local
+	 * clock; none when changes cannot be found by it).
+	 */
+	counts = makini_sync_counts();
+	res->fetched = counts->rows;
+	res->requests = counts->requests;
+	res->pages = counts->pages;
+	res->has_watermark = capable && counts->latest != DT_NOBEGIN;
+	res->watermark = counts->latest;
+	return tgt;
+}
+
+/* The row makini_sync returns, and its closing NOTICE. */
+static Datum
+result_row(FunctionCallInfo fcinfo, Oid tgt, const SyncResult *res, TimestampTz started)
+{
+	double		secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
+	TupleDesc	desc;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+
+	ereport(NOTICE,
+			(errmsg("makini_sync: " INT64_FORMAT " records in " INT64_FORMAT " pages (" INT64_FORMAT " HTTP requests) in %.1f s, %.0f records/s; " INT64_FORMAT " rows upserted, " INT64_FORMAT " deleted",
+					res->fetched, res->pages, res->requests, secs,
+					floor(res->fetched / Max(secs, 0.001) + 0.5),
+					res->upserted, res->deleted)));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "makini_sync_run must return a row");
+	values[0] = ObjectIdGetDatum(tgt);
+	values[1] = CStringGetTextDatum(res->mode);
+	values[2] = Int64GetDatum(res->fetched);
+	values[3] = Int64GetDatum(res->upserted);
+	values[4] = Int64GetDatum(res->deleted);
+	values[5] = Int64GetDatum(res->requests);
+	values[6] = TimestampTzGetDatum(res->watermark);
+	nulls[6] = !res->has_watermark;
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+}
+
+/*
  * makini_sync_run(source, target_name, full_copy): the work of makini_sync
  * (the SQL function, which binds this one when created: relocation-safe),
  * returning its row.
@@ -485,31 +563,17 @@ makini_sync_run(PG_FUNCTION_ARGS)
 	SyncResult	res = {0};
 	List	   *tgt_names;
 	Oid			tgt;
-	bool		created = false;
 	bool		capable;
 	bool		incremental;
 	const char *schema;
-	const char *scan;
-	const char *tgt_sql;
-	char	   *plan = NULL;
-	char	   *sync_scan = NULL;
 	Oid			old_source = InvalidOid;
 	TimestampTz old_wm = 0;
-	bool		has_state;
-	int			nest;
-	TupleDesc	result_desc;
-	double		secs;
-	Datum		values[7];
-	bool		nulls[7] = {0};
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("makini_sync needs a source table and a target table name"),
 				 errhint("Call makini_sync(source, target) with a makini_fdw foreign table and the name of the local table to keep.")));
-	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "makini_sync_run must return a row");
-
 	describe_source(PG_GETARG_OID(0), &src);
 
 	/* the target: made when missing; two calls for one target never interleave */
@@ -520,8 +584,7 @@ makini_sync_run(PG_FUNCTION_ARGS)
 		lock_target(NameListToString(tgt_names));
 		tgt = lookup_table(tgt_names);
 	}
-	created = !OidIsValid(tgt);
-	if (!created)
+	if (OidIsValid(tgt))
 	{
 		lock_target(psprintf("%u", tgt));
 		check_target(tgt, &src);
@@ -536,21 +599,11 @@ makini_sync_run(PG_FUNCTION_ARGS)
 	 * rows needs a parent.key column) and the caller did not ask for full.
 	 */
 	schema = extension_schema(fcinfo);
-	has_state = !created && read_state(schema, tgt, &old_source, &old_wm);
 	capable = makini_sync_tracks_changes(src.relid) &&
 		(!src.is_expand || src.parent_col != NULL);
-	incremental = has_state && old_source == src.relid && capable &&
-		!(!PG_ARGISNULL(2) && PG_GETARG_BOOL(2));
+	incremental = OidIsValid(tgt) && read_state(schema, tgt, &old_source, &old_wm) &&
+		old_source == src.relid && capable && !(!PG_ARGISNULL(2) && PG_GETARG_BOOL(2));
 	res.mode = incremental ? "incremental" : "full";
-	/* "<oid>" (full) or "<oid> <since in microseconds since 1970 UTC>" */
-	if (capable)
-		sync_scan = incremental ?
-			psprintf("%u " INT64_FORMAT, src.relid,
-					 old_wm - SYNC_OVERLAP_USECS +
-					 (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) :
-			psprintf("%u", src.relid);
-
-	scan = psprintf("SELECT %s FROM %s WHERE key IS NOT NULL", src.cols.data, src.sql);
 	ereport(NOTICE,
 			(errmsg("makini_sync: %s sync of %s %s", res.mode, src.name,
 					incremental ?
@@ -559,61 +612,8 @@ makini_sync_run(PG_FUNCTION_ARGS)
 																 TimestampTzGetDatum(old_wm - SYNC_OVERLAP_USECS)))) :
 					"(every record)")));
 
-	/*
-	 * One scan of the source.  While it runs, makini_fdw.progress_interval
-	 * (from makini.sync_notice_interval) has it raise a progress NOTICE, and
-	 * makini_fdw.sync_scan has it send the filter and track updatedAt; both
-	 * are restored after it, as a function's SET would be.
-	 */
-	nest = NewGUCNestLevel();
-	set_for_sync("makini_fdw.progress_interval", notice_interval_ms());
-	set_for_sync("makini_fdw.sync_scan", sync_scan ? sync_scan : "");
-	if (created)
-	{
-		/*
-		 * A new target: made by CREATE TABLE AS, the fastest way in (bulk
-		 * insertion); then what (LIKE source) would have given it (the NOT
-		 * NULL columns), its primary key, and for an expand table an index
-		 * on the parent key, by which incremental calls replace a changed
-		 * parent's rows.
-		 */
-		tgt_sql = NameListToQuotedString(tgt_names);
-		plan = run_explained(psprintf("CREATE TABLE %s AS %s", tgt_sql, scan));
-		tgt = RangeVarGetRelid(makeRangeVarFromNameList(tgt_names), NoLock, false);
-		tgt_sql = qualified_name(tgt);
-		run_statement(psprintf("ALTER TABLE %s %sADD PRIMARY KEY (key)", tgt_sql, src.not_null.data));
-		if (src.is_expand && capable)
-			run_statement(psprintf("CREATE INDEX ON %s (%s)", tgt_sql, quote_identifier(src.parent_col)));
-	}
-	else
-	{
-		tgt_sql = qualified_name(tgt);
-		if (!incremental &&
-			strcmp(run_statement(psprintf("SELECT NOT EXISTS (SELECT FROM %s)", tgt_sql)), "t") == 0)
-		{
-			/* an empty target: the scan straight into it, counted as they go in */
-			plan = run_explained(psprintf("WITH i AS (INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING RETURNING 1) "
-										  "SELECT pg_catalog.set_config('makini.sync_result', count(*)::text, true) FROM i",
-										  tgt_sql, src.cols.data, scan));
-			res.upserted = sync_result(1);
-		}
-		else
-		{
-			plan = run_explained(upsert_statement(&src, tgt_sql, scan, !incremental));
-			res.upserted = sync_result(1);
-			res.deleted = sync_result(2);
-		}
-	}
-	AtEOXact_GUC(true, nest);
-
-	/*
-	 * The new state.  The watermark is the latest updatedAt the scan read
-	 * (never the local clock); an incremental call that read none keeps the
-	 * last one.
-	 */
-	read_counters(plan, &res);
-	if (created)
-		res.upserted = res.fetched;
+	tgt = run_scan(&src, tgt_names, tgt, incremental, capable, old_wm, &res);
+	/* an incremental call that read no updatedAt keeps the last watermark */
 	if (incremental && (!res.has_watermark || res.watermark < old_wm))
 	{
 		res.has_watermark = true;
@@ -622,20 +622,5 @@ makini_sync_run(PG_FUNCTION_ARGS)
 	write_state(schema, tgt, src.relid, &res);
 	SPI_finish();
 
-	secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
-	ereport(NOTICE,
-			(errmsg("makini_sync: " INT64_FORMAT " records in " INT64_FORMAT " pages (" INT64_FORMAT " HTTP requests) in %.1f s, %.0f records/s; " INT64_FORMAT " rows upserted, " INT64_FORMAT " deleted",
-					res.fetched, res.pages, res.requests, secs,
-					floor(res.fetched / Max(secs, 0.001) + 0.5),
-					res.upserted, res.deleted)));
-
-	values[0] = ObjectIdGetDatum(tgt);
-	values[1] = CStringGetTextDatum(res.mode);
-	values[2] = Int64GetDatum(res.fetched);
-	values[3] = Int64GetDatum(res.upserted);
-	values[4] = Int64GetDatum(res.deleted);
-	values[5] = Int64GetDatum(res.requests);
-	values[6] = TimestampTzGetDatum(res.watermark);
-	nulls[6] = !res.has_watermark;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), values, nulls)));
+	PG_RETURN_DATUM(result_row(fcinfo, tgt, &res, started));
 }

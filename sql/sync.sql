@@ -337,13 +337,17 @@ CREATE TABLE mirror.vendors_ro (LIKE erp.vendors, PRIMARY KEY (key));
 GRANT SELECT, INSERT, UPDATE ON mirror.vendors_ro TO regress_makini_sync;
 CREATE TABLE sync_truth_vendors (LIKE erp.vendors);
 SELECT sim_load('plant_a', 'vendors', 'sync_truth_vendors') > 0 AS loaded;
+SELECT count(*) AS truth_vendors FROM sync_truth_vendors \gset
 SELECT coalesce(max(seq), 0) AS mark FROM sim_requests() \gset
 SET ROLE regress_makini_sync;
 SELECT * FROM makini_sync('erp.vendors', 'mirror.vendors_ro');
 RESET ROLE;
 SELECT count(*) AS requests_sent FROM sim_requests() WHERE seq > :mark;
 SET ROLE regress_makini_sync;
-SELECT mode FROM makini_sync('erp.vendors', 'mirror.vendors');
+-- (an existing, empty target: filled straight from the scan)
+SELECT mode, fetched = :truth_vendors AS fetched_all,
+       upserted = fetched AS all_inserted, deleted, requests > 0 AS requested
+  FROM makini_sync('erp.vendors', 'mirror.vendors');
 SELECT target, last_mode FROM makini_sync_state ORDER BY 1;
 INSERT INTO makini_sync_state VALUES ('mirror.vendors_ro', 'erp.vendors', now(), 'full', now(), 0);
 UPDATE makini_sync_state SET watermark = NULL WHERE target = 'mirror.purchase_orders'::regclass;
