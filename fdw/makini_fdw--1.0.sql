@@ -159,16 +159,16 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON makini_sync_state TO PUBLIC;
 -- date with the makini_fdw foreign table source, fetching only the records
 -- changed since the last call (see README, "Incremental mirror").
 --
--- makini_sync_run (fdw/sync_run.c) does the work, in C: a scheduled call
--- runs in a new backend, where PL/pgSQL's compilation and the planning of
--- its catalog queries cost more than an incremental call's own work.  One
--- scan of the source fills an empty target directly or else feeds one
--- statement that upserts and deletes (no temporary table), all in the
--- caller's transaction.  The setting makini_fdw.sync_scan has that scan
--- send filter[updatedAt:gteq], track updatedAt and hand its counts to
--- makini_sync (fdw/sync.c): it needs no column for it, so the imported
--- purchase_order_lines is incremental as it is.  The extension is
--- relocatable: makini_sync_run finds the state table in its own schema.
+-- makini_sync is C (fdw/sync_run.c): a scheduled call runs in a new backend,
+-- where PL/pgSQL's compilation and the planning of its catalog queries cost
+-- more than an incremental call's own work.  One scan of the source fills
+-- an empty target directly or else feeds one statement that upserts (and
+-- deletes), with no temporary table, all in the caller's transaction.  The
+-- setting makini_fdw.sync_scan has that scan send filter[updatedAt:gteq],
+-- track updatedAt and hand its counts to makini_sync (fdw/sync.c): it needs
+-- no column for it, so the imported purchase_order_lines is incremental as
+-- it is.  The extension is relocatable: makini_sync finds the state table
+-- in its own schema.
 CREATE FUNCTION makini_sync_capable(source regclass)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'makini_sync_capable'
@@ -177,25 +177,11 @@ LANGUAGE C STRICT STABLE;
 COMMENT ON FUNCTION makini_sync_capable(regclass) IS
   'internal (makini_sync): can the changed records of this makini_fdw foreign table be found by updatedAt (its records'', or in an expand table their parents'')';
 
-CREATE FUNCTION makini_sync_run(source regclass, target_name text, full_copy boolean,
-  OUT sync_target regclass, OUT sync_mode text, OUT sync_fetched bigint,
-  OUT sync_upserted bigint, OUT sync_deleted bigint, OUT sync_requests bigint,
-  OUT sync_watermark timestamptz)
-RETURNS record
-AS 'MODULE_PATHNAME', 'makini_sync_run'
-LANGUAGE C VOLATILE;
-
-COMMENT ON FUNCTION makini_sync_run(regclass, text, boolean) IS
-  'the work of makini_sync (call makini_sync instead)';
-
--- a SQL-standard body binds makini_sync_run when created: relocation-safe
 CREATE FUNCTION makini_sync(source regclass, target text, full boolean DEFAULT false)
 RETURNS TABLE (target regclass, mode text, fetched bigint, upserted bigint,
                deleted bigint, requests bigint, watermark timestamptz)
-LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-  SELECT * FROM makini_sync_run($1, $2, $3);
-END;
+AS 'MODULE_PATHNAME', 'makini_sync'
+LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION makini_sync(regclass, text, boolean) IS
   'brings the local table target up to date with the makini_fdw foreign table source: every record on the first call or with full => true, else only those changed since the last call (by updatedAt); see makini_sync_state';

@@ -27,7 +27,10 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/genam.h"
 #include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
@@ -37,18 +40,23 @@
 #include "funcapi.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "makini_fdw.h"
 #include "compat.h"
 
-PG_FUNCTION_INFO_V1(makini_sync_run);
+PG_FUNCTION_INFO_V1(makini_sync);
 
 /*
  * Records changed up to this long before the latest updatedAt seen are
@@ -108,7 +116,9 @@ qualified_name(Oid relid)
 /*
  * Waits for, then holds to the end of the transaction, the lock of one
  * makini_sync target (by name before it exists, then by oid): the same
- * advisory lock whichever session asks.
+ * advisory lock whichever session asks.  Then reads the catalog changes
+ * committed meanwhile, as taking a table's lock does: a call that waited
+ * for the one creating the target must find the table.
  */
 static void
 lock_target(const char *what)
@@ -118,6 +128,7 @@ lock_target(const char *what)
 											  Int64GetDatum(0));
 
 	DirectFunctionCall1(pg_advisory_xact_lock_int8, key);
+	AcceptInvalidationMessages();
 }
 
 /*
@@ -280,37 +291,51 @@ check_target(Oid tgt, const SyncSource *src)
 }
 
 /*
- * The extension's schema, quoted: the state table lives there, with this
- * function (the extension is relocatable; its objects move together).
+ * The extension's schema: the state table lives there, with makini_sync
+ * (the extension is relocatable; its objects move together).
  */
-static const char *
+static Oid
 extension_schema(FunctionCallInfo fcinfo)
 {
-	return quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	return get_func_namespace(fcinfo->flinfo->fn_oid);
 }
 
 /*
- * Reads the last call's state of the target: its source and watermark
- * (false when there is none, or it has no watermark).
+ * Reads the last call's state of the target from makini_sync_state (in the
+ * extension's schema, nsp): its source and watermark; false when there is
+ * none, or it has no watermark.  Read through the table's primary key
+ * under a snapshot taken now, after the wait for the target's lock, so a
+ * call that waited goes on from the state the other one left.  (The row
+ * policy would show the caller this row: it may SELECT the target.)
  */
 static bool
-read_state(const char *schema, Oid tgt, Oid *source, TimestampTz *watermark)
+read_state(Oid nsp, Oid tgt, Oid *source, TimestampTz *watermark)
 {
-	Oid			argtypes[1] = {REGCLASSOID};
-	Datum		args[1] = {ObjectIdGetDatum(tgt)};
-	bool		isnull;
-	Datum		value;
+	Oid			relid = get_relname_relid("makini_sync_state", nsp);
+	Relation	rel = table_open(relid, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		isnull = true;
 
-	if (SPI_execute_with_args(psprintf("SELECT source, watermark FROM %s.makini_sync_state WHERE target = $1",
-									   schema),
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read makini_sync_state");
-	if (SPI_processed == 0)
-		return false;
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	*source = isnull ? InvalidOid : DatumGetObjectId(value);
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	*watermark = isnull ? 0 : DatumGetTimestampTz(value);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(tgt));
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+							  GetActiveSnapshot(), 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		Datum		value = heap_getattr(tuple, get_attnum(relid, "source"),
+										 RelationGetDescr(rel), &isnull);
+
+		*source = isnull ? InvalidOid : DatumGetObjectId(value);
+		value = heap_getattr(tuple, get_attnum(relid, "watermark"),
+							 RelationGetDescr(rel), &isnull);
+		*watermark = isnull ? 0 : DatumGetTimestampTz(value);
+	}
+	systable_endscan(scan);
+	PopActiveSnapshot();
+	table_close(rel, NoLock);
 	return !isnull;
 }
 
@@ -554,12 +579,12 @@ run_scan(const SyncSource *src, List *tgt_names, Oid tgt, bool incremental,
 	return tgt;
 }
 
-/* The row makini_sync returns, and its closing NOTICE. */
-static Datum
-result_row(FunctionCallInfo fcinfo, Oid tgt, const SyncResult *res, TimestampTz started)
+/* The closing NOTICE, and the row makini_sync returns (its only one). */
+static void
+return_row(FunctionCallInfo fcinfo, Oid tgt, const SyncResult *res, TimestampTz started)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	double		secs = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
-	TupleDesc	desc;
 	Datum		values[7];
 	bool		nulls[7] = {0};
 
@@ -568,8 +593,6 @@ result_row(FunctionCallInfo fcinfo, Oid tgt, const SyncResult *res, TimestampTz 
 					res->fetched, res->pages, res->requests, secs,
 					floor(res->fetched / Max(secs, 0.001) + 0.5),
 					res->upserted, res->deleted)));
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "makini_sync_run must return a row");
 	values[0] = ObjectIdGetDatum(tgt);
 	values[1] = CStringGetTextDatum(res->mode);
 	values[2] = Int64GetDatum(res->fetched);
@@ -578,16 +601,16 @@ result_row(FunctionCallInfo fcinfo, Oid tgt, const SyncResult *res, TimestampTz 
 	values[5] = Int64GetDatum(res->requests);
 	values[6] = TimestampTzGetDatum(res->watermark);
 	nulls[6] = !res->has_watermark;
-	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+	InitMaterializedSRF(fcinfo, 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
 /*
- * makini_sync_run(source, target_name, full_copy): the work of makini_sync
- * (the SQL function, which binds this one when created: relocation-safe),
- * returning its row.
+ * makini_sync(source, target, full): brings target up to date with the
+ * makini_fdw foreign table source; one row says what it did.
  */
 Datum
-makini_sync_run(PG_FUNCTION_ARGS)
+makini_sync(PG_FUNCTION_ARGS)
 {
 	TimestampTz started = GetCurrentTimestamp();
 	SyncSource	src;
@@ -596,7 +619,7 @@ makini_sync_run(PG_FUNCTION_ARGS)
 	Oid			tgt;
 	bool		capable;
 	bool		incremental;
-	const char *schema;
+	Oid			schema;
 	Oid			old_source = InvalidOid;
 	TimestampTz old_wm = 0;
 
@@ -650,8 +673,9 @@ makini_sync_run(PG_FUNCTION_ARGS)
 		res.has_watermark = true;
 		res.watermark = old_wm;
 	}
-	write_state(schema, tgt, src.relid, &res);
+	write_state(quote_identifier(get_namespace_name(schema)), tgt, src.relid, &res);
 	SPI_finish();
 
-	PG_RETURN_DATUM(result_row(fcinfo, tgt, &res, started));
+	return_row(fcinfo, tgt, &res, started);
+	return (Datum) 0;
 }

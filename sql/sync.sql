@@ -320,6 +320,28 @@ SELECT mutate('update', :'o1', '&f.title=After+the+first', :'t4') = :'o1' AS upd
 COMMIT;
 SELECT mode, upserted, watermark = :'t4'::timestamptz AS saw_change
   FROM dblink_get_result('other') AS r(mode text, upserted bigint, watermark timestamptz);
+-- the same when the first call creates the target: the second waits for
+-- it, then finds the table and its state (a snapshot taken after the
+-- wait), so it goes on incrementally
+SELECT dblink_disconnect('other');
+SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
+  split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'),
+  current_database(), current_user));
+BEGIN;
+SELECT mode FROM makini_sync('erp.purchase_orders', 'mirror.po_race');
+SELECT dblink_send_query('other', $q$SELECT mode FROM makini_sync('erp.purchase_orders', 'mirror.po_race')$q$);
+DO $$
+BEGIN
+  FOR i IN 1..3000 LOOP
+    EXIT WHEN EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted);
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END $$;
+SELECT count(*) AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted;
+COMMIT;
+SELECT mode FROM dblink_get_result('other') AS r(mode text);
+DELETE FROM makini_sync_state WHERE target = 'mirror.po_race'::regclass;
+DROP TABLE mirror.po_race;
 SELECT dblink_disconnect('other');
 SELECT sync_truth();
 SELECT mirror_diff('mirror.purchase_orders', 'sync_truth_po') AS po_diff;
