@@ -298,6 +298,16 @@ SELECT count(*) AS state_rows FROM makini_sync_state WHERE target::text LIKE 'mi
 -- two calls for one target never interleave: the second waits for the
 -- first's transaction, then goes on from its state
 CREATE EXTENSION dblink;
+-- waits (up to 30 s) until a session waits for an advisory lock: the other
+-- one, for ours (no timing window: it cannot go on before we commit)
+CREATE FUNCTION other_waits() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1..3000 LOOP
+    EXIT WHEN EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted);
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted);
+END $$;
 SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
   split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'),
   current_database(), current_user));
@@ -305,16 +315,7 @@ SELECT date_trunc('second', max(updated_at)) + interval '4 hours' AS t4 FROM syn
 BEGIN;
 SELECT mode FROM makini_sync('erp.purchase_orders', 'mirror.purchase_orders', true);
 SELECT dblink_send_query('other', $q$SELECT mode, upserted, watermark FROM makini_sync('erp.purchase_orders', 'mirror.purchase_orders')$q$);
--- wait until the other session waits for our lock (no timing window: it
--- cannot go on before we commit)
-DO $$
-BEGIN
-  FOR i IN 1..3000 LOOP
-    EXIT WHEN EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted);
-    PERFORM pg_sleep(0.01);
-  END LOOP;
-END $$;
-SELECT count(*) AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted;
+SELECT other_waits() AS waiting;
 -- a change the second call (after ours) must fetch
 SELECT mutate('update', :'o1', '&f.title=After+the+first', :'t4') = :'o1' AS updated;
 COMMIT;
@@ -330,14 +331,7 @@ SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
 BEGIN;
 SELECT mode FROM makini_sync('erp.purchase_orders', 'mirror.po_race');
 SELECT dblink_send_query('other', $q$SELECT mode FROM makini_sync('erp.purchase_orders', 'mirror.po_race')$q$);
-DO $$
-BEGIN
-  FOR i IN 1..3000 LOOP
-    EXIT WHEN EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted);
-    PERFORM pg_sleep(0.01);
-  END LOOP;
-END $$;
-SELECT count(*) AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted;
+SELECT other_waits() AS waiting;
 COMMIT;
 SELECT mode FROM dblink_get_result('other') AS r(mode text);
 DELETE FROM makini_sync_state WHERE target = 'mirror.po_race'::regclass;
