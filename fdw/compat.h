@@ -20,7 +20,8 @@
  *		PathKey.pk_strategy became pk_cmptype; pg_attribute_noreturn()
  *		gone (the pg_noreturn prefix replaces it); ExplainState and the
  *		ExplainProperty*() functions live in their own headers;
- *		POSIX_COLLATION_OID no longer has a symbol.
+ *		POSIX_COLLATION_OID no longer has a symbol;
+ *		RelationGetPrimaryKeyIndex() takes deferrable_ok.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,6 +41,7 @@
 #include "utils/acl.h"
 #include "utils/datetime.h"
 #include "utils/regproc.h"
+#include "utils/relcache.h"
 
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_foreign_server.h"
@@ -124,6 +126,17 @@ makini_scan_user(ForeignScan *fsplan, EState *estate)
 #endif
 
 	return OidIsValid(userid) ? userid : GetUserId();
+}
+
+/* The primary key's index of a table (InvalidOid if none). */
+static inline Oid
+makini_primary_key_index(Relation rel)
+{
+#if PG_VERSION_NUM >= 180000
+	return RelationGetPrimaryKeyIndex(rel, false);
+#else
+	return RelationGetPrimaryKeyIndex(rel);
+#endif
 }
 
 /* A possibly qualified name's parts; an error if it is not a name. */

@@ -320,7 +320,7 @@ read_state(Oid nsp, Oid tgt, Oid *source, TimestampTz *watermark)
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(tgt));
-	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+	scan = systable_beginscan(rel, makini_primary_key_index(rel), true,
 							  GetActiveSnapshot(), 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
