@@ -522,6 +522,7 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	int64		limit;
 	int			per_page = info->per_page;
 	Bitmapset  *used;
+	bool		sync;
 	bool		track;
 	TimestampTz since;
 
@@ -540,7 +541,7 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 			all_exact = false;
 	}
 	/* makini_sync's scan: the records changed since (sync.c), sent first */
-	track = makini_sync_scan_of(info->topts, &since);
+	sync = makini_sync_scan_of(info->topts, &track, &since);
 	if (track && since != DT_NOBEGIN)
 	{
 		all_conds = lcons(makini_changed_since_cond(since), all_conds);
@@ -567,11 +568,11 @@ makiniGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 	return make_foreignscan(tlist, extract_actual_clauses(scan_clauses, false),
 							baserel->relid, exprs,
-							lappend(list_make5(makini_conds_to_private(conds),
-											   sorts_to_private(sorts), attrs,
-											   makeInteger(per_page),
-											   makeInteger((int) limit)),
-									makeBoolean(track)),
+							list_concat(list_make5(makini_conds_to_private(conds),
+												   sorts_to_private(sorts), attrs,
+												   makeInteger(per_page),
+												   makeInteger((int) limit)),
+										list_make2(makeBoolean(sync), makeBoolean(track))),
 							NIL, NIL, outer_plan);
 }
 

@@ -370,7 +370,7 @@ extern bool makini_is_wrapper(Oid fdwid);
 /* sync.c: what makini_sync asks of its scan */
 extern void makini_sync_define_setting(void);
 extern bool makini_sync_tracks_changes(Oid relid);
-extern bool makini_sync_scan_of(const MakiniTableOptions *topts,
+extern bool makini_sync_scan_of(const MakiniTableOptions *topts, bool *track,
 								TimestampTz *since);
 
 /* what makini_sync's scan read: rows returned, requests, latest updatedAt */
@@ -382,7 +382,6 @@ typedef struct MakiniSyncCounts
 	TimestampTz latest;			/* DT_NOBEGIN: none read, or not tracked */
 } MakiniSyncCounts;
 
-extern bool makini_sync_scan_names(Oid relid);
 extern void makini_sync_counts_reset(void);
 extern void makini_sync_note_scan(int64 rows, const MakiniStats *stats,
 								  TimestampTz latest);
@@ -419,8 +418,9 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateAttrs,		/* attnums the query uses (0 = whole row) */
 	FdwScanPrivatePerPage,
 	FdwScanPrivateLimit,		/* rows the query needs at most, or -1 */
-	FdwScanPrivateTrack			/* makini_sync's scan: track the latest
-								 * updatedAt (sync.c) */
+	FdwScanPrivateSync,			/* makini_sync's scan: counts go to it */
+	FdwScanPrivateTrack			/* ... and it tracks the latest updatedAt
+								 * (sync.c) */
 };
 
 /* scan.c: the executor callbacks */

@@ -302,6 +302,7 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 								   FirstLowInvalidHeapAttributeNumber);
 	st->per_page = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePerPage));
 	st->plan_limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
+	st->sync_counted = boolVal(list_nth(fsplan->fdw_private, FdwScanPrivateSync));
 	st->track = boolVal(list_nth(fsplan->fdw_private, FdwScanPrivateTrack));
 	st->latest_updated = DT_NOBEGIN;
 	st->limit = st->plan_limit;
@@ -310,7 +311,6 @@ makiniBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	st->sync_counted = makini_sync_scan_names(RelationGetRelid(rel));
 	userid = makini_scan_user(fsplan, estate);
 	um = GetUserMapping(userid, GetForeignTable(RelationGetRelid(rel))->serverid);
 	st->conn = makini_get_connection(&st->topts->server, um);
@@ -1238,7 +1238,7 @@ makiniEndForeignScan(ForeignScanState *node)
 {
 	MakiniScanState *st = (MakiniScanState *) node->fdw_state;
 
-	if (st != NULL && st->sync_counted)
+	if (st != NULL && st->sync_counted && st->conn != NULL)
 		makini_sync_note_scan(st->rows_returned, &st->stats, st->latest_updated);
 
 	if (st != NULL && st->next_req != NULL)

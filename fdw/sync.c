@@ -113,17 +113,6 @@ tracks_changes(const MakiniTableOptions *topts)
  */
 static MakiniSyncCounts sync_counts = {0, 0, 0, DT_NOBEGIN};
 
-/* Does makini_fdw.sync_scan name this table (is this makini_sync's scan)? */
-bool
-makini_sync_scan_names(Oid relid)
-{
-	Oid			named;
-	TimestampTz since;
-
-	return makini_sync_scan != NULL && makini_sync_scan[0] != '\0' &&
-		parse_sync_scan(makini_sync_scan, &named, &since) && named == relid;
-}
-
 /* Forgets the counts of earlier scans (makini_sync, before its scan). */
 void
 makini_sync_counts_reset(void)
@@ -150,19 +139,22 @@ makini_sync_counts(void)
 }
 
 /*
- * Is a makini_sync scan of this table being planned?  Then the scan tracks
- * the latest updatedAt, and *since is the time from which changed records
- * are wanted (DT_NOBEGIN: all of them).  False if the setting names
- * another table, or the table's records have no updatedAt.
+ * Is this makini_sync's scan (makini_fdw.sync_scan names the table)?  Then
+ * it hands makini_sync its counts, and *since is the time from which
+ * changed records are wanted (DT_NOBEGIN: all of them); *track says
+ * whether it reads updatedAt (the table's records, or parents, have one).
  */
 bool
-makini_sync_scan_of(const MakiniTableOptions *topts, TimestampTz *since)
+makini_sync_scan_of(const MakiniTableOptions *topts, bool *track, TimestampTz *since)
 {
 	Oid			relid;
 
-	return makini_sync_scan != NULL && makini_sync_scan[0] != '\0' &&
-		parse_sync_scan(makini_sync_scan, &relid, since) &&
-		relid == topts->relid && tracks_changes(topts);
+	*track = false;
+	if (makini_sync_scan == NULL || makini_sync_scan[0] == '\0' ||
+		!parse_sync_scan(makini_sync_scan, &relid, since) || relid != topts->relid)
+		return false;
+	*track = tracks_changes(topts);
+	return true;
 }
 
 /*

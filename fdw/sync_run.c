@@ -76,12 +76,8 @@ typedef struct SyncSource
 	bool		is_expand;		/* one row per element of a parent's array */
 	const char *ver_col;		/* maps the row's own updatedAt, or NULL */
 	const char *parent_col;		/* maps parent.key (expand tables), or NULL */
-	StringInfoData cols;		/* its columns, quoted, in order */
+	const char *cols;			/* its columns, quoted, in order */
 	StringInfoData set_list;	/* col = EXCLUDED.col, ... (all but key) */
-	StringInfoData old_row;		/* o.col, ...: the target's version */
-	StringInfoData new_row;		/* c.col, ...: the source's version */
-	StringInfoData target_row;	/* t.col, ... and EXCLUDED.col, ...: the */
-	StringInfoData excluded_row;	/* same in ON CONFLICT DO UPDATE */
 	StringInfoData not_null;	/* ALTER COLUMN col SET NOT NULL, ... */
 } SyncSource;
 
@@ -131,6 +127,24 @@ lock_target(const char *what)
 	AcceptInvalidationMessages();
 }
 
+/* The source's columns, quoted, in order, each after prefix ("t." ...). */
+static const char *
+column_list(const SyncSource *src, const char *prefix)
+{
+	StringInfoData list;
+
+	initStringInfo(&list);
+	for (int i = 0; i < src->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(src->desc, i);
+
+		if (!att->attisdropped)
+			appendStringInfo(&list, "%s%s%s", list.len > 0 ? ", " : "", prefix,
+							 quote_identifier(NameStr(att->attname)));
+	}
+	return list.data;
+}
+
 /*
  * Reads the source: a makini_fdw foreign table with a column "key"; the
  * columns mapping its own updatedAt (a timestamptz) and its parent's key,
@@ -156,19 +170,13 @@ describe_source(Oid relid, SyncSource *src)
 	relation_close(rel, NoLock);
 
 	src->ver_col = src->parent_col = NULL;
-	initStringInfo(&src->cols);
 	initStringInfo(&src->set_list);
-	initStringInfo(&src->old_row);
-	initStringInfo(&src->new_row);
-	initStringInfo(&src->target_row);
-	initStringInfo(&src->excluded_row);
 	initStringInfo(&src->not_null);
 	for (int i = 0; i < src->desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(src->desc, i);
 		const char *name = NameStr(att->attname);
 		const char *quoted = quote_identifier(name);
-		const char *sep = src->cols.len > 0 ? ", " : "";
 		char	   *field;
 
 		if (att->attisdropped)
@@ -181,17 +189,13 @@ describe_source(Oid relid, SyncSource *src)
 		if (strcmp(field, "parent.key") == 0 &&
 			(src->parent_col == NULL || strcmp(name, src->parent_col) < 0))
 			src->parent_col = name;
-		appendStringInfo(&src->cols, "%s%s", sep, quoted);
-		appendStringInfo(&src->old_row, "%so.%s", sep, quoted);
-		appendStringInfo(&src->new_row, "%sc.%s", sep, quoted);
-		appendStringInfo(&src->target_row, "%st.%s", sep, quoted);
-		appendStringInfo(&src->excluded_row, "%sEXCLUDED.%s", sep, quoted);
 		if (strcmp(name, "key") != 0)
 			appendStringInfo(&src->set_list, "%s%s = EXCLUDED.%s",
 							 src->set_list.len > 0 ? ", " : "", quoted, quoted);
 		if (att->attnotnull)
 			appendStringInfo(&src->not_null, "ALTER COLUMN %s SET NOT NULL, ", quoted);
 	}
+	src->cols = column_list(src, "");
 	if (get_attnum(relid, "key") == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -414,9 +418,9 @@ upsert_changed_statement(const SyncSource *src, const char *tgt, const char *sca
 	return psprintf("INSERT INTO %s AS t (%s) SELECT DISTINCT ON (key) %s FROM (%s) s ORDER BY key%s "
 					"ON CONFLICT (key) DO UPDATE SET %s "
 					"WHERE NOT pg_catalog.record_image_eq(ROW(%s), ROW(%s))",
-					tgt, src->cols.data, src->cols.data, scan, version_order(src),
+					tgt, src->cols, src->cols, scan, version_order(src),
 					src->set_list.len > 0 ? src->set_list.data : "key = EXCLUDED.key",
-					src->target_row.data, src->excluded_row.data);
+					column_list(src, "t."), column_list(src, "EXCLUDED."));
 }
 
 /*
@@ -449,12 +453,12 @@ upsert_statement(const SyncSource *src, const char *tgt, const char *scan, bool 
 					"ON CONFLICT (key) DO UPDATE SET %s RETURNING 1) "
 					"SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM d)",
 					scan,
-					src->cols.data,
+					src->cols,
 					version_order(src),
-					src->cols.data, tgt, match_col, match_col,
+					src->cols, tgt, match_col, match_col,
 					tgt, gone,
-					tgt, src->cols.data, src->new_row.data,
-					old_rows, src->old_row.data, src->new_row.data,
+					tgt, src->cols, column_list(src, "c."),
+					old_rows, column_list(src, "o."), column_list(src, "c."),
 					src->set_list.len > 0 ? src->set_list.data : "key = EXCLUDED.key");
 }
 
@@ -525,7 +529,7 @@ update_target(const SyncSource *src, Oid tgt, const char *scan,
 	}
 	if (empty)
 		res->upserted = run_statement(psprintf("INSERT INTO %s (%s) %s ON CONFLICT (key) DO NOTHING",
-											   tgt_sql, src->cols.data, scan));
+											   tgt_sql, src->cols, scan));
 	else if (incremental && !src->is_expand)
 		res->upserted = run_statement(upsert_changed_statement(src, tgt_sql, scan));
 	else
@@ -548,7 +552,7 @@ static Oid
 run_scan(const SyncSource *src, List *tgt_names, Oid tgt, bool incremental,
 		 bool capable, TimestampTz old_wm, SyncResult *res)
 {
-	const char *scan = psprintf("SELECT %s FROM %s WHERE key IS NOT NULL", src->cols.data, src->sql);
+	const char *scan = psprintf("SELECT %s FROM %s WHERE key IS NOT NULL", src->cols, src->sql);
 	const MakiniSyncCounts *counts;
 	int			nest = NewGUCNestLevel();
 
